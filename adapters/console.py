@@ -1,0 +1,123 @@
+"""The terminal adapter behind ``tutor chat``: streams answers as they are generated."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from typing import TextIO
+
+from bot.events import IncomingMessage, Outbound, Reply, new_correlation_id
+from bot.ports import Handler
+
+HELP = "Ask anything about the course. /reset starts a new conversation, /quit exits."
+
+
+class _PrintSink:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.streamed = False
+
+    async def delta(self, text: str) -> None:
+        self.streamed = True
+        self.out.write(text)
+        self.out.flush()
+
+    async def reset(self, notice: str) -> None:
+        self.out.write(f"\n[{notice}]\n")
+        self.out.flush()
+
+
+class ConsoleAdapter:
+    """Reads questions from a text stream and writes streamed answers to another."""
+
+    name = "console"
+
+    def __init__(
+        self,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        *,
+        user: str = "console-user",
+        tier: str | None = None,
+        banner: str = HELP,
+    ) -> None:
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.user = user
+        self.tier = tier
+        self.banner = banner
+        self._conversation = new_correlation_id()
+
+    async def run(self, handler: Handler) -> None:
+        self._say(self.banner)
+        lines = self._read_lines()
+        while True:
+            self.stdout.write("\nyou> ")
+            self.stdout.flush()
+            line = await lines.get()
+            if line is None or line.strip() in {"/quit", "/exit"}:
+                self._say("" if line is None else "Bye!")
+                return
+            text = line.strip()
+            if text == "/reset":
+                self._conversation = new_correlation_id()
+                self._say("(new conversation)")
+                continue
+            if text in {"/help", "/?"}:
+                self._say(HELP)
+                continue
+            if not text:
+                continue
+            await self._answer(handler, text)
+
+    async def send(self, message: Outbound) -> None:
+        self._say(f"\n[{message.channel}]\n{message.text}")
+        for attachment in message.attachments:
+            self._say(f"(attachment: {attachment.filename}, {len(attachment.data)} bytes)")
+
+    async def _answer(self, handler: Handler, text: str) -> None:
+        sink = _PrintSink(self.stdout)
+        self.stdout.write("tutor> ")
+        self.stdout.flush()
+        msg = IncomingMessage(
+            text=text,
+            user=self.user,
+            channel="terminal",
+            conversation=self._conversation,
+            tier=self.tier,
+            is_dm=True,
+        )
+        reply = await handler(msg, sink)
+        if not sink.streamed:
+            self.stdout.write(reply.text)
+        self._say("\n" + render_footer(reply))
+
+    def _read_lines(self) -> asyncio.Queue[str | None]:
+        """Read stdin on a daemon thread, so Ctrl-C never waits for a pending read."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def reader() -> None:
+            for line in self.stdin:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=reader, name="console-stdin", daemon=True).start()
+        return queue
+
+    def _say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+
+def render_footer(reply: Reply) -> str:
+    """Sources and a short route line, e.g. ``(local · embedded · 1.2 s)``."""
+    lines = [f"  [{i}] {c.title} ({c.source})" for i, c in enumerate(reply.citations, 1)]
+    if lines:
+        lines.insert(0, "Sources:")
+    seconds = reply.latency_ms / 1000
+    route = f"({reply.route} · {reply.model} · {seconds:.1f} s)"
+    if reply.notice:
+        route = f"{reply.notice} {route}"
+    return "\n".join([*lines, route])

@@ -1,0 +1,116 @@
+"""The ``tutor`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bot.app import BotApp
+from bot.config import ConfigError, Settings, load_config
+from bot.events import IncomingMessage, Reply
+
+log = logging.getLogger("tutor")
+
+
+def reply_json(reply: Reply) -> dict[str, Any]:
+    """The ``tutor ask --json`` object, exactly as the CLI contract gives it."""
+    return {
+        "answer": reply.text,
+        "route": reply.route,
+        "model": reply.model,
+        "reasons": list(reply.reasons),
+        "confidence": reply.confidence,
+        "citations": [
+            {"source": c.source, "title": c.title, "score": c.score} for c in reply.citations
+        ],
+        "usage": {
+            "input_tokens": reply.usage.input_tokens,
+            "output_tokens": reply.usage.output_tokens,
+            "cost_usd": reply.usage.cost_usd,
+        },
+        "latency_ms": round(reply.latency_ms, 1),
+    }
+
+
+async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
+    async with BotApp(settings) as app:
+        msg = IncomingMessage(
+            text=args.text, user=args.user, channel="cli", platform="cli", tier=args.tier
+        )
+        reply = await app.tutor.handle(msg)
+    if args.json:
+        print(json.dumps(reply_json(reply), ensure_ascii=False))
+    else:
+        from adapters.console import render_footer
+
+        print(reply.text)
+        print(render_footer(reply))
+    return 0 if reply.outcome != "failed" else 1
+
+
+async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import HELP, ConsoleAdapter
+
+    async with BotApp(settings) as app:
+        tier = args.tier or settings.routing.default_tier
+        print(f"Loading models for tier {tier}: {' -> '.join(settings.chain(tier))} ...")
+        await app.warm(tier)
+        console = ConsoleAdapter(user=args.user, tier=args.tier, banner=HELP)
+        await console.run(app.tutor.handle)
+    return 0
+
+
+COMMANDS = {"ask": cmd_ask, "chat": cmd_chat}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tutor", description=__doc__)
+    parser.add_argument("--config", default="config.toml", help="config file (./config.toml)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="interactive terminal tutor")
+    chat.add_argument("--user", default=os.environ.get("USER", "console-user"))
+    chat.add_argument("--tier", default=None)
+
+    ask = sub.add_parser("ask", help="one question through the whole pipeline")
+    ask.add_argument("text")
+    ask.add_argument("--user", default="cli-user")
+    ask.add_argument("--tier", default=None)
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = load_config(args.config, os.environ)
+    except ConfigError as exc:
+        print(f"tutor: {exc}", file=sys.stderr)
+        return 2
+    if getattr(args, "tier", None) and args.tier not in settings.tiers:
+        print(
+            f"tutor: unknown tier {args.tier!r} (one of {', '.join(settings.tiers)})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return asyncio.run(COMMANDS[args.command](settings, args))
+    except KeyboardInterrupt:
+        print("\nBye!", file=sys.stderr)
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""Load ``config.toml`` plus environment overrides into validated, typed settings.
+
+``load_config(path, environ)`` is pure: it reads the file it is given and the mapping it
+is given, nothing else. A wrong config raises ConfigError naming the file, the key and,
+where it can be found, the line.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+ROLE_ENV = {
+    "default": "DEFAULT_MODEL",
+    "simple_query": "SIMPLE_QUERY_MODEL",
+    "code_gen": "CODE_GEN_MODEL",
+    "fallback": "FALLBACK_MODEL",
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _ModelBase(_Strict):
+    model: str = Field(min_length=1)
+    first_token_timeout_s: float = Field(default=3.0, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_tokens: int = Field(default=512, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class OllamaModel(_ModelBase):
+    provider: Literal["ollama"]
+    host: str | None = None
+    keep_alive: str | int = "30m"
+    logprobs: bool = True
+
+
+class EmbeddedModel(_ModelBase):
+    provider: Literal["embedded"]
+    path: str | None = None
+    n_ctx: int = Field(default=2048, ge=256)
+    threads: int = Field(default=0, ge=0)
+    logprobs: bool = True
+
+
+class OpenAIModel(_ModelBase):
+    provider: Literal["openai"]
+    base_url: str | None = None
+    max_retries: int = Field(default=1, ge=0)
+
+
+ModelConfig = Annotated[OllamaModel | EmbeddedModel | OpenAIModel, Field(discriminator="provider")]
+LOCAL_PROVIDERS = frozenset({"ollama", "embedded"})
+
+
+class TutorSection(_Strict):
+    data_dir: str = "data"
+    history_turns: int = Field(default=6, ge=0, le=100)
+    max_conversations: int = Field(default=10_000, ge=1)
+    max_input_chars: int = Field(default=8000, ge=100)
+    system_prompt: str = "You are a helpful tutor."
+
+
+class Roles(_Strict):
+    default: str = ""
+    simple_query: str = ""
+    code_gen: str = ""
+    fallback: str = ""
+
+
+class Tier(_Strict):
+    chain: list[str] = Field(min_length=1)
+
+
+class RoutingSection(_Strict):
+    default_tier: str = "free"
+    breaker_cooldown_s: float = Field(default=30.0, ge=0)
+
+
+class Price(_Strict):
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class PricesSection(_Strict):
+    as_of: str = ""
+    models: dict[str, Price] = Field(default_factory=dict)
+
+
+class Secrets(BaseModel):
+    """Credentials from the environment; SecretStr keeps them out of reprs and logs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    openai_api_key: SecretStr | None = None
+    discord_token: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+
+
+class Settings(_Strict):
+    tutor: TutorSection = TutorSection()
+    models: dict[str, ModelConfig]
+    roles: Roles = Roles()
+    tiers: dict[str, Tier]
+    routing: RoutingSection = RoutingSection()
+    prices: PricesSection = PricesSection()
+    # Filled by load_config, not read from the file.
+    config_path: Path = Path("config.toml")
+    data_dir: Path = Path("data")
+    secrets: Secrets = Secrets()
+    environ: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> Settings:
+        if not self.models:
+            raise ValueError("at least one model must be configured under [models]")
+        clash = set(self.models) & set(ROLE_ENV)
+        if clash:
+            raise ValueError(f"model names may not be role names: {sorted(clash)}")
+        for role in ROLE_ENV:
+            target = getattr(self.roles, role)
+            if target and target not in self.models:
+                raise ValueError(f"roles.{role} names unknown model {target!r}")
+        for tier_name, tier in self.tiers.items():
+            for entry in tier.chain:
+                if entry not in self.models and entry not in ROLE_ENV:
+                    raise ValueError(
+                        f"tiers.{tier_name}.chain names {entry!r}, which is neither a model "
+                        f"({', '.join(sorted(self.models))}) nor a role ({', '.join(ROLE_ENV)})"
+                    )
+        if self.routing.default_tier not in self.tiers:
+            raise ValueError(f"routing.default_tier {self.routing.default_tier!r} is not a tier")
+        return self
+
+    def chain(self, tier: str) -> list[str]:
+        """Model names of a tier's chain, roles resolved, unset roles and repeats dropped."""
+        names: list[str] = []
+        for entry in self.tiers[tier].chain:
+            name = getattr(self.roles, entry) if entry in ROLE_ENV else entry
+            if name and name not in names:
+                names.append(name)
+        return names
+
+    def is_local(self, model_name: str) -> bool:
+        return self.models[model_name].provider in LOCAL_PROVIDERS
+
+
+def load_config(path: str | Path, environ: Mapping[str, str]) -> Settings:
+    """Read ``path`` and apply overrides from ``environ``. Raises ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (pass --config PATH)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+    _apply_role_overrides(raw, environ, path)
+    data_dir = Path(environ.get("TUTOR_DATA_DIR") or raw.get("tutor", {}).get("data_dir", "data"))
+    if not data_dir.is_absolute():
+        base = Path.cwd() if environ.get("TUTOR_DATA_DIR") else path.parent
+        data_dir = (base / data_dir).expanduser()
+
+    raw |= {
+        "config_path": path,
+        "data_dir": data_dir,
+        "secrets": _secrets(environ),
+        "environ": {k: v for k, v in environ.items() if k in _ENV_PASSED},
+    }
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, text)) from None
+
+
+# Non-secret variables that providers may consult (kept so load_config stays the only reader).
+_ENV_PASSED = frozenset({"OLLAMA_HOST", "DISCORD_API_BASE", "DISCORD_GATEWAY_URL", "SLACK_API_URL"})
+
+
+def _secrets(environ: Mapping[str, str]) -> dict[str, str | None]:
+    names = {
+        "openai_api_key": "OPENAI_API_KEY",
+        "discord_token": "DISCORD_TOKEN",
+        "slack_bot_token": "SLACK_BOT_TOKEN",
+        "slack_app_token": "SLACK_APP_TOKEN",
+        "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    }
+    return {field: (environ.get(var) or "").strip() or None for field, var in names.items()}
+
+
+def _apply_role_overrides(raw: dict[str, Any], environ: Mapping[str, str], path: Path) -> None:
+    """Point roles at models named in the environment.
+
+    A value is a configured model name, or ``provider/model`` (e.g. ``ollama/llama3.1:8b``)
+    which adds a model entry copied from the first configured one of that provider.
+    """
+    models: dict[str, Any] = raw.setdefault("models", {})
+    roles: dict[str, Any] = raw.setdefault("roles", {})
+    for role, var in ROLE_ENV.items():
+        value = (environ.get(var) or "").strip()
+        if not value:
+            continue
+        if value not in models:
+            provider, _, model = value.partition("/")
+            if not model or provider not in {"ollama", "embedded", "openai"}:
+                raise ConfigError(
+                    f"{var}={value!r}: not a model in {path} ({', '.join(sorted(models))}) "
+                    "and not of the form provider/model (e.g. ollama/llama3.1:8b)"
+                )
+            template = next(
+                (
+                    dict(m)
+                    for m in models.values()
+                    if isinstance(m, dict) and m.get("provider") == provider
+                ),
+                {"provider": provider},
+            )
+            models[value] = template | {"model": model}
+        roles[role] = value
+
+
+def _describe(exc: ValidationError, path: Path, text: str) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if not _is_tag(p)]
+        key = ".".join(loc) or "(top level)"
+        line = _line_of(text, loc)
+        where = f" (line {line})" if line else ""
+        lines.append(f"  {key}{where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def _is_tag(part: Any) -> bool:
+    return part in {"ollama", "embedded", "openai"} or isinstance(part, int)
+
+
+def _line_of(text: str, loc: list[str]) -> int | None:
+    """Best-effort line number of a dotted key in TOML text."""
+    rows = text.splitlines()
+    start = 0
+    for n in range(len(loc), 0, -1):
+        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(_key_re(p) for p in loc[:n]) + r"\s*\]")
+        hit = next((i for i, row in enumerate(rows) if header.match(row)), None)
+        if hit is not None:
+            if n == len(loc):
+                return hit + 1
+            start, loc = hit + 1, loc[n:]
+            break
+    key = re.compile(r"^\s*" + _key_re(loc[0]) + r"\s*=") if loc else None
+    for i in range(start, len(rows)):
+        if i > start and rows[i].lstrip().startswith("["):
+            break
+        if key and key.match(rows[i]):
+            return i + 1
+    return None
+
+
+def _key_re(part: str) -> str:
+    return "(?:" + re.escape(part) + '|"' + re.escape(part) + '")'

@@ -1,0 +1,110 @@
+"""Values that cross the boundary between the platforms and the core.
+
+Standard library only: adapters import this module and nothing else of the core
+(besides :mod:`bot.ports`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+Route = Literal["local", "cloud"]
+Outcome = Literal["answered", "fell_back", "failed"]
+Role = Literal["system", "user", "assistant"]
+
+
+def new_correlation_id() -> str:
+    """A short id that ties one message's log lines, reply and ledger row together."""
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One learner message, already translated from its platform's payload.
+
+    ``conversation`` identifies the thread of talk (a Discord thread or reply chain,
+    a Slack thread); it defaults to the channel. History is kept per
+    (platform, workspace, channel, conversation, user).
+    """
+
+    text: str
+    user: str
+    channel: str
+    platform: str = "console"
+    workspace: str | None = None
+    conversation: str | None = None
+    tier: str | None = None
+    is_dm: bool = False
+    local_only: bool = False
+    correlation_id: str = field(default_factory=new_correlation_id)
+
+    @property
+    def conversation_key(self) -> tuple[str, str, str, str, str]:
+        return (
+            self.platform,
+            self.workspace or "",
+            self.channel,
+            self.conversation or self.channel,
+            self.user,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One turn of a prompt sent to a model."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A course passage an answer drew on. ``source`` is relative to the ingested folder."""
+
+    source: str
+    title: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0  # None when the model has no price in config
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The core's answer to an IncomingMessage, for the adapter to render."""
+
+    text: str
+    route: Route
+    model: str
+    reasons: tuple[str, ...] = ()
+    confidence: float | None = None
+    citations: tuple[Citation, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    outcome: Outcome = "answered"
+    notice: str | None = None
+    correlation_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    data: bytes
+    content_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A message the bot posts on its own initiative (a digest, a budget notice)."""
+
+    platform: str
+    channel: str
+    text: str
+    attachments: tuple[Attachment, ...] = ()

@@ -1,0 +1,46 @@
+"""Recent turns per conversation, bounded in length and in number of conversations."""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Hashable
+
+from bot.events import ChatMessage
+
+
+class ConversationHistory:
+    """Keeps the last ``turns`` exchanges of each conversation, in memory.
+
+    The least recently used conversations are dropped past ``max_conversations``,
+    so memory stays bounded however many learners there are.
+    """
+
+    def __init__(self, turns: int, max_conversations: int) -> None:
+        self._turns = turns
+        self._max = max_conversations
+        self._store: OrderedDict[Hashable, deque[ChatMessage]] = OrderedDict()
+
+    def get(self, key: Hashable) -> list[ChatMessage]:
+        turns = self._store.get(key)
+        if turns is None:
+            return []
+        self._store.move_to_end(key)
+        return list(turns)
+
+    def add(self, key: Hashable, question: str, answer: str) -> None:
+        if self._turns == 0:
+            return
+        turns = self._store.get(key)
+        if turns is None:
+            turns = self._store[key] = deque(maxlen=2 * self._turns)
+        self._store.move_to_end(key)
+        turns.append(ChatMessage("user", question))
+        turns.append(ChatMessage("assistant", answer))
+        while len(self._store) > self._max:
+            self._store.popitem(last=False)
+
+    def forget(self, key: Hashable) -> None:
+        self._store.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._store)

@@ -1,0 +1,1 @@
+"""Chat model providers (one module each) and the registry that builds them from config."""

@@ -1,0 +1,132 @@
+"""OpenAI provider: the official ``openai`` AsyncOpenAI client, any compatible base_url."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import openai
+
+from bot.config import OpenAIModel
+from bot.events import ChatMessage
+from bot.models.base import Stopwatch, StreamingModel, as_dicts
+from bot.ports import (
+    Generation,
+    GenerationParams,
+    ModelError,
+    ModelNotFound,
+    ModelRateLimited,
+    ModelServerError,
+    ModelTimeout,
+    ModelUnavailable,
+    StreamEvent,
+    TextDelta,
+)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAIChatModel(StreamingModel):
+    provider = "openai"
+    is_local = False
+
+    def __init__(self, name: str, config: OpenAIModel, api_key: str | None) -> None:
+        self.name = name
+        self.config = config
+        self.base_url = config.base_url or DEFAULT_BASE_URL
+        self._client = (
+            openai.AsyncOpenAI(
+                api_key=api_key,
+                base_url=self.base_url,
+                timeout=config.timeout_s,
+                max_retries=config.max_retries,
+            )
+            if api_key
+            else None
+        )
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        if self._client is None:
+            raise ModelUnavailable(
+                self.name,
+                "no API key, so the cloud model cannot be reached",
+                hint="set OPENAI_API_KEY",
+                reason="no-key",
+            )
+        params = params or GenerationParams()
+        extra: dict[str, Any] = dict(self.config.options)
+        if params.temperature is not None:
+            extra["temperature"] = params.temperature
+        watch = Stopwatch()
+        parts: list[str] = []
+        usage = None
+        finish = None
+        try:
+            chunks = await self._client.chat.completions.create(
+                model=self.config.model,
+                messages=as_dicts(messages),  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+                max_completion_tokens=params.max_tokens or self.config.max_tokens,
+                **extra,
+            )
+            async for chunk in chunks:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices:
+                    finish = choice.finish_reason or finish
+                    text = choice.delta.content if choice.delta else None
+                    if text:
+                        watch.mark_first()
+                        parts.append(text)
+                        yield TextDelta(text)
+        except openai.APIError as exc:
+            raise self._translate(exc) from None
+        yield Generation(
+            text="".join(parts),
+            model=self.config.model,
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+            latency_ms=watch.elapsed_ms,
+            ttft_ms=watch.ttft_ms,
+            finish_reason=finish,
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    def _translate(self, exc: openai.APIError) -> ModelError:
+        if isinstance(exc, openai.APITimeoutError):
+            return ModelTimeout(self.name, f"{self.base_url} did not answer in time")
+        if isinstance(exc, openai.APIConnectionError):
+            return ModelUnavailable(
+                self.name, f"cannot reach {self.base_url}: {exc.message}", reason="unreachable"
+            )
+        if isinstance(exc, openai.RateLimitError):
+            return ModelRateLimited(
+                self.name, f"rate limited: {exc.message}", retry_after=_retry_after(exc)
+            )
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            return ModelUnavailable(
+                self.name,
+                f"the API key was refused: {exc.message}",
+                hint="check OPENAI_API_KEY",
+                reason="bad-key",
+            )
+        if isinstance(exc, openai.NotFoundError):
+            return ModelNotFound(self.name, f"no model {self.config.model!r} at {self.base_url}")
+        status = getattr(exc, "status_code", None)
+        return ModelServerError(
+            self.name, f"HTTP {status}: {exc.message}" if status else exc.message
+        )
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

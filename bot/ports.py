@@ -1,0 +1,193 @@
+"""The core's ports: what it needs from models, knowledge, storage and platforms.
+
+Standard library only. Concrete providers live in ``bot.models``, ``bot.ledger``,
+``knowledge`` and ``adapters``; the composition root wires them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from bot.events import ChatMessage, IncomingMessage, Outbound, Reply
+
+# --- models ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of streamed text, with the log-probabilities of its tokens when known."""
+
+    text: str
+    logprobs: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """A finished answer from one model call."""
+
+    text: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    finish_reason: str | None = None  # "stop", "length", ...
+    logprobs: tuple[float, ...] | None = None  # one per output token, when the backend gives them
+
+
+StreamEvent = TextDelta | Generation
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model behind one provider.
+
+    ``stream`` yields TextDelta items and ends with exactly one Generation that
+    carries the whole text, usage, timings and finish reason. ``generate`` returns
+    that same Generation without the deltas. Failures raise ModelError subclasses.
+    """
+
+    name: str
+    provider: str
+    is_local: bool
+
+    def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams | None = None
+    ) -> AsyncIterator[StreamEvent]: ...
+
+    async def generate(
+        self, messages: Sequence[ChatMessage], params: GenerationParams | None = None
+    ) -> Generation: ...
+
+    async def warm(self) -> None:
+        """Load or preload the model so the first learner does not wait for it."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class ModelError(Exception):
+    """A model could not answer. ``reason`` is a short machine-readable tag."""
+
+    reason = "error"
+
+    def __init__(
+        self, model: str, message: str, *, hint: str | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(f"{model}: {message}" + (f" ({hint})" if hint else ""))
+        self.model = model
+        self.message = message
+        self.hint = hint
+        if reason:
+            self.reason = reason
+
+
+class ModelUnavailable(ModelError):
+    """The backend cannot be reached or is not set up (refused connection, no key)."""
+
+    reason = "unavailable"
+
+
+class ModelNotFound(ModelError):
+    reason = "not-found"
+
+
+class ModelTimeout(ModelError):
+    reason = "timeout"
+
+
+class ModelRateLimited(ModelError):
+    reason = "rate-limited"
+
+    def __init__(
+        self, model: str, message: str, *, retry_after: float | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(model, message, hint=hint)
+        self.retry_after = retry_after
+
+
+class ModelServerError(ModelError):
+    """The backend answered with an error (5xx, an error line mid-stream, a bad request)."""
+
+    reason = "server-error"
+
+
+# --- knowledge ------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into vectors. ``name`` identifies the model so an index can refuse a mismatch."""
+
+    name: str
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    text: str
+    source: str
+    title: str
+    score: float
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    async def search(self, query: str, k: int = 4) -> list[Passage]: ...
+
+
+# --- storage --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """One answered (or failed) message, as the ledger records it."""
+
+    message: IncomingMessage
+    reply: Reply
+    tier: str
+    at: float  # unix seconds
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    async def record(self, interaction: Interaction) -> None: ...
+
+
+# --- platforms ------------------------------------------------------------------------
+
+
+class ReplySink(Protocol):
+    """Receives an answer as it is generated, for adapters that stream.
+
+    ``reset`` means the text sent so far is void (a model failed mid-stream and the
+    next one takes over); ``notice`` says why, in words fit for the learner.
+    """
+
+    async def delta(self, text: str) -> None: ...
+
+    async def reset(self, notice: str) -> None: ...
+
+
+Handler = Callable[[IncomingMessage, ReplySink | None], Awaitable[Reply]]
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A platform connection: it feeds messages to a handler and posts outbound messages."""
+
+    name: str
+
+    async def run(self, handler: Handler) -> None: ...
+
+    async def send(self, message: Outbound) -> None: ...

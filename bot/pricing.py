@@ -1,0 +1,36 @@
+"""What an answer cost, from the price table in config."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.config import Price, Settings
+
+log = logging.getLogger(__name__)
+
+
+class Pricing:
+    """Prices per model; local models cost nothing, unknown cloud models cost ``None``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._warned: set[str] = set()
+
+    def cost_usd(self, model_name: str, input_tokens: int, output_tokens: int) -> float | None:
+        if self._settings.is_local(model_name):
+            return 0.0
+        price = self.price(model_name)
+        if price is None:
+            if model_name not in self._warned:
+                self._warned.add(model_name)
+                log.warning(
+                    "no price for model %s in [prices.models]; its cost is recorded as unknown",
+                    model_name,
+                )
+            return None
+        return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
+
+    def price(self, model_name: str) -> Price | None:
+        table = self._settings.prices.models
+        config = self._settings.models.get(model_name)
+        return table.get(config.model if config else model_name) or table.get(model_name)

@@ -1,0 +1,93 @@
+"""Shared fixtures. No test may reach the internet: any attempt fails loudly."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings, load_config
+
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _loopback_only(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+    name = host.decode() if isinstance(host, bytes) else host
+    if name not in (None, "localhost", "") and not _is_loopback(name):
+        raise OSError(f"tests may not reach the network (tried to resolve {name!r})")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def _is_loopback(name: str) -> bool:
+    try:
+        return ipaddress.ip_address(name.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    socket.getaddrinfo = _loopback_only  # type: ignore[assignment]
+
+
+TEST_CONFIG = """
+[tutor]
+data_dir = "data"
+history_turns = 2
+max_conversations = 50
+max_input_chars = 500
+system_prompt = "You are a test tutor."
+
+[models.local]
+provider = "ollama"
+model = "llama3.2:3b"
+first_token_timeout_s = 0.5
+timeout_s = 2.0
+
+[models.tiny]
+provider = "embedded"
+model = "smollm2-135m"
+first_token_timeout_s = 0.5
+timeout_s = 2.0
+
+[models.cloud]
+provider = "openai"
+model = "gpt-4o-mini"
+first_token_timeout_s = 0.5
+timeout_s = 2.0
+
+[roles]
+default = "local"
+fallback = "cloud"
+
+[tiers.free]
+chain = ["default", "tiny", "fallback"]
+
+[tiers.enterprise]
+chain = ["cloud", "default"]
+
+[routing]
+default_tier = "free"
+breaker_cooldown_s = 30
+
+[prices.models]
+"gpt-4o-mini" = { input = 0.15, output = 0.60 }
+"""
+
+
+def write_config(tmp_path: Path, text: str = TEST_CONFIG) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    return write_config(tmp_path)
+
+
+@pytest.fixture
+def settings(config_path: Path) -> Settings:
+    return load_config(config_path, {})

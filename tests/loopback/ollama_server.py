@@ -1,0 +1,128 @@
+"""A loopback server speaking Ollama's documented HTTP API (v0.32).
+
+It streams NDJSON with final-chunk metrics and per-chunk logprobs, answers 404 for
+unknown models, and can be told to fail mid-stream, be slow, or return an HTTP error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@dataclass
+class OllamaBehaviour:
+    text: str = "A list is an ordered collection."
+    models: set[str] = field(default_factory=lambda: {"llama3.2:3b"})
+    logprobs: bool = True
+    delay_first: float = 0.0  # seconds before the first chunk
+    error_after: int | None = None  # send an {"error"} line after this many chunks
+    status: int | None = None  # answer with this HTTP error instead
+    done_reason: str = "stop"
+
+
+class OllamaServer:
+    def __init__(self) -> None:
+        self.behaviour = OllamaBehaviour()
+        self.requests: list[dict[str, Any]] = []
+        app = web.Application()
+        app.router.add_post("/api/chat", self._chat)
+        app.router.add_get("/api/version", self._version)
+        app.router.add_get("/api/tags", self._tags)
+        self._server = TestServer(app, host="127.0.0.1")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.port}"
+
+    async def __aenter__(self) -> OllamaServer:
+        await self._server.start_server()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._server.close()
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return web.json_response({"version": "0.32.0"})
+
+    async def _tags(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"models": [{"name": m, "model": m} for m in self.behaviour.models]}
+        )
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        b = self.behaviour
+        if b.status is not None:
+            return web.json_response({"error": f"simulated {b.status}"}, status=b.status)
+        model = body.get("model", "")
+        if model not in b.models:
+            return web.json_response({"error": f"model '{model}' not found"}, status=404)
+        if not body.get("messages"):  # preload
+            return web.json_response(self._final(model, 0, 0, "load"))
+        stream = body.get("stream", True)
+        words = [w if i == 0 else " " + w for i, w in enumerate(b.text.split(" "))]
+        prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+        want_logprobs = bool(body.get("logprobs")) and b.logprobs
+        if not stream:
+            final = self._final(model, prompt_tokens, len(words), b.done_reason)
+            final["message"] = {"role": "assistant", "content": b.text}
+            if want_logprobs:
+                final["logprobs"] = [self._logprob(w, i) for i, w in enumerate(words)]
+            return web.json_response(final)
+
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        if b.delay_first:
+            await asyncio.sleep(b.delay_first)
+        for i, word in enumerate(words):
+            if b.error_after is not None and i == b.error_after:
+                await self._line(response, {"error": "simulated failure mid-stream"})
+                return response
+            chunk: dict[str, Any] = {
+                "model": model,
+                "created_at": _now(),
+                "message": {"role": "assistant", "content": word},
+                "done": False,
+            }
+            if want_logprobs:
+                chunk["logprobs"] = [self._logprob(word, i)]
+            await self._line(response, chunk)
+        await self._line(response, self._final(model, prompt_tokens, len(words), b.done_reason))
+        return response
+
+    @staticmethod
+    def _logprob(token: str, i: int) -> dict[str, Any]:
+        value = -0.05 * (i % 4)
+        return {"token": token, "logprob": value, "bytes": list(token.encode()), "top_logprobs": []}
+
+    @staticmethod
+    def _final(model: str, prompt: int, output: int, reason: str) -> dict[str, Any]:
+        return {
+            "model": model,
+            "created_at": _now(),
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": reason,
+            "total_duration": 12_000_000,
+            "load_duration": 1_000_000,
+            "prompt_eval_count": prompt,
+            "prompt_eval_duration": 2_000_000,
+            "eval_count": output,
+            "eval_duration": 8_000_000,
+        }
+
+    @staticmethod
+    async def _line(response: web.StreamResponse, obj: dict[str, Any]) -> None:
+        await response.write((json.dumps(obj) + "\n").encode())
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())

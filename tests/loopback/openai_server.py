@@ -1,0 +1,94 @@
+"""A loopback server speaking OpenAI's Chat Completions API (streaming SSE with usage)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@dataclass
+class OpenAIBehaviour:
+    text: str = "Here is a detailed explanation."
+    # HTTP statuses to answer with, one per request, before answering normally.
+    statuses: list[int] = field(default_factory=list)
+    retry_after: str | None = "0"
+    delay_first: float = 0.0
+
+
+class OpenAIServer:
+    def __init__(self) -> None:
+        self.behaviour = OpenAIBehaviour()
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_get("/v1/models", self._models)
+        self._server = TestServer(app, host="127.0.0.1")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.port}/v1"
+
+    async def __aenter__(self) -> OpenAIServer:
+        await self._server.start_server()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._server.close()
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]}
+        )
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        b = self.behaviour
+        if b.statuses:
+            status = b.statuses.pop(0)
+            headers = {"retry-after": b.retry_after} if status == 429 and b.retry_after else {}
+            error = {"error": {"message": f"simulated {status}", "type": "test", "code": None}}
+            return web.json_response(error, status=status, headers=headers)
+        if b.delay_first:
+            await asyncio.sleep(b.delay_first)
+        words = [w if i == 0 else " " + w for i, w in enumerate(b.text.split(" "))]
+        prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(words),
+            "total_tokens": prompt_tokens + len(words),
+        }
+        base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body["model"]}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": b.text}
+            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            return web.json_response(
+                base | {"object": "chat.completion", "choices": [choice], "usage": usage}
+            )
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        chunk = base | {"object": "chat.completion.chunk"}
+        for i, word in enumerate(words):
+            delta = {"content": word} | ({"role": "assistant"} if i == 0 else {})
+            await _event(
+                response, chunk | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            )
+        await _event(
+            response, chunk | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        )
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await _event(response, chunk | {"choices": [], "usage": usage})
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+
+async def _event(response: web.StreamResponse, obj: dict[str, Any]) -> None:
+    await response.write(f"data: {json.dumps(obj)}\n\n".encode())

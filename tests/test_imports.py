@@ -1,0 +1,101 @@
+"""Imports point inward, as design.md says. This test walks every module's imports."""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+COMPOSITION_ROOT = {"bot/app.py", "bot/cli.py"}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def top(name: str) -> str:
+    return name.split(".")[0]
+
+
+@pytest.mark.parametrize("name", ["bot/events.py", "bot/ports.py"])
+def test_events_and_ports_use_only_the_standard_library(name):
+    bad = {i for i in imports_of(ROOT / name) if top(i) not in STDLIB and i not in {"bot.events"}}
+    assert not bad, f"{name} imports {bad}"
+
+
+@pytest.mark.parametrize("path", modules("bot"), ids=rel)
+def test_core_never_imports_outer_layers(path):
+    if rel(path) in COMPOSITION_ROOT:
+        pytest.skip("the composition root wires everything")
+    forbidden = {"adapters", "knowledge", "discord", "slack_bolt", "slack_sdk", "chromadb"}
+    bad = {i for i in imports_of(path) if top(i) in forbidden}
+    assert not bad, f"{rel(path)} imports {bad}"
+
+
+@pytest.mark.parametrize("path", modules("adapters"), ids=rel)
+def test_adapters_import_only_events_and_ports_of_the_project(path):
+    bad = {
+        i
+        for i in imports_of(path)
+        if top(i) == "knowledge" or (top(i) == "bot" and i not in {"bot.events", "bot.ports"})
+    }
+    assert not bad, f"{rel(path)} imports {bad}"
+
+
+@pytest.mark.parametrize("path", modules("knowledge"), ids=rel)
+def test_knowledge_never_imports_adapters_or_the_core_internals(path):
+    allowed_bot = {"bot.events", "bot.ports", "bot.config"}
+    bad = {
+        i
+        for i in imports_of(path)
+        if top(i) == "adapters" or (top(i) == "bot" and i not in allowed_bot)
+    }
+    assert not bad, f"{rel(path)} imports {bad}"
+
+
+def _import_time_code(tree: ast.Module) -> list[ast.stmt]:
+    """Statements that run on import: module and class bodies, not function bodies."""
+    code: list[ast.stmt] = []
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.ClassDef):
+            pending.extend(node.body)
+        elif not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            code.append(node)
+    return code
+
+
+def test_no_module_reads_the_environment_at_import_time():
+    offenders = []
+    for package in ("bot", "adapters", "knowledge"):
+        for path in modules(package):
+            for node in _import_time_code(ast.parse(path.read_text(encoding="utf-8"))):
+                reads = [
+                    n
+                    for n in ast.walk(node)
+                    if isinstance(n, ast.Attribute)
+                    and n.attr in {"environ", "getenv"}
+                    and isinstance(n.value, ast.Name)
+                    and n.value.id == "os"
+                ]
+                if reads:
+                    offenders.append(f"{rel(path)}:{node.lineno}")
+    assert not offenders
