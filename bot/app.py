@@ -7,9 +7,11 @@ import logging
 from collections.abc import Mapping
 from types import TracebackType
 
+from bot.commands import Commands
 from bot.config import Settings
 from bot.models.registry import ModelRegistry
-from bot.ports import ChatModel
+from bot.ports import ChatModel, PreferenceStore
+from bot.preferences import MemoryPreferences
 from bot.tutor import Tutor
 
 log = logging.getLogger(__name__)
@@ -23,7 +25,9 @@ class BotApp:
         self._models = models
         self._stack = contextlib.AsyncExitStack()
         self.registry: ModelRegistry
+        self.preferences: PreferenceStore
         self.tutor: Tutor
+        self.commands: Commands
 
     async def __aenter__(self) -> BotApp:
         await self._stack.__aenter__()
@@ -31,7 +35,9 @@ class BotApp:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.registry = ModelRegistry(self.settings, models=self._models)
             self._stack.push_async_callback(self.registry.aclose)
-            self.tutor = Tutor(self.settings, self.registry)
+            self.preferences = MemoryPreferences()
+            self.tutor = Tutor(self.settings, self.registry, preferences=self.preferences)
+            self.commands = Commands(self.settings, self.tutor, self.registry, self.preferences)
         except BaseException:
             await self._stack.aclose()
             raise

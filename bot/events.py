@@ -7,6 +7,7 @@ Standard library only: adapters import this module and nothing else of the core
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -91,6 +92,36 @@ class Reply:
     outcome: Outcome = "answered"
     notice: str | None = None
     correlation_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """A slash command (``/tutor model set``), translated by the adapter.
+
+    ``name`` is one of: ask, forget, privacy, why, model.set, model.show, model.list,
+    tier.set, cost, reindex. The adapter decides ``is_moderator`` from the platform
+    (Manage Server, a configured role, a workspace admin); the core enforces it.
+    """
+
+    name: str
+    user: str
+    channel: str
+    platform: str
+    workspace: str | None = None
+    args: Mapping[str, str] = field(default_factory=dict)
+    is_moderator: bool = False
+    correlation_id: str = field(default_factory=new_correlation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What to show the caller. ``ephemeral`` replies are seen by the caller only."""
+
+    text: str
+    ok: bool = True
+    ephemeral: bool = True
+    choices: tuple[str, ...] = ()  # e.g. model names for autocomplete
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

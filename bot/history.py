@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from bot.events import ChatMessage
 
@@ -41,6 +42,12 @@ class ConversationHistory:
 
     def forget(self, key: Hashable) -> None:
         self._store.pop(key, None)
+
+    def forget_where(self, match: Callable[[Any], bool]) -> int:
+        keys = [key for key in self._store if match(key)]
+        for key in keys:
+            del self._store[key]
+        return len(keys)
 
     def __len__(self) -> int:
         return len(self._store)

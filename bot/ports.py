@@ -10,7 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from bot.events import ChatMessage, IncomingMessage, Outbound, Reply
+from bot.events import (
+    ChatMessage,
+    CommandRequest,
+    CommandResult,
+    IncomingMessage,
+    Outbound,
+    Reply,
+)
 
 # --- models ---------------------------------------------------------------------------
 
@@ -164,6 +171,35 @@ class Ledger(Protocol):
     async def record(self, interaction: Interaction) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """Persisted choices that shape one learner's answers in one place."""
+
+    tier: str | None = None  # the learner's tier, when assigned
+    local_only: bool = False  # the learner or channel chose privacy: never the cloud
+    model: str | None = None  # a moderator's model for this channel (or server)
+
+
+class PreferenceStore(Protocol):
+    """Per-user and per-channel settings. ``channel=None`` means the whole server."""
+
+    async def preferences(
+        self, platform: str, workspace: str | None, channel: str, user: str
+    ) -> Preferences: ...
+
+    async def set_model(
+        self, platform: str, workspace: str | None, channel: str | None, model: str | None
+    ) -> None: ...
+
+    async def set_tier(
+        self, platform: str, workspace: str | None, user: str, tier: str
+    ) -> None: ...
+
+    async def set_local_only(
+        self, platform: str, workspace: str | None, user: str, local_only: bool
+    ) -> None: ...
+
+
 # --- platforms ------------------------------------------------------------------------
 
 
@@ -180,6 +216,7 @@ class ReplySink(Protocol):
 
 
 Handler = Callable[[IncomingMessage, ReplySink | None], Awaitable[Reply]]
+CommandHandler = Callable[[CommandRequest], Awaitable[CommandResult]]
 
 
 @runtime_checkable
@@ -188,6 +225,6 @@ class Adapter(Protocol):
 
     name: str
 
-    async def run(self, handler: Handler) -> None: ...
+    async def run(self, handler: Handler, commands: CommandHandler) -> None: ...
 
     async def send(self, message: Outbound) -> None: ...

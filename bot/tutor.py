@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,10 +23,13 @@ from bot.ports import (
     ModelServerError,
     ModelTimeout,
     Passage,
+    Preferences,
+    PreferenceStore,
     ReplySink,
     Retriever,
     TextDelta,
 )
+from bot.preferences import MemoryPreferences
 from bot.pricing import Pricing
 from bot.prompt import build_prompt
 
@@ -49,21 +53,27 @@ class Tutor:
         *,
         retriever: Retriever | None = None,
         ledger: Ledger | None = None,
+        preferences: PreferenceStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.retriever = retriever
         self.ledger = ledger
+        self.preferences: PreferenceStore = preferences or MemoryPreferences()
         self.pricing = Pricing(settings)
         self.history = ConversationHistory(
             settings.tutor.history_turns, settings.tutor.max_conversations
         )
+        self._last: OrderedDict[tuple[str, str, str], Reply] = OrderedDict()
         self._clock = clock
 
     async def handle(self, msg: IncomingMessage, sink: ReplySink | None = None) -> Reply:
         started = time.perf_counter()
-        tier = self._tier(msg)
+        prefs = await self.preferences.preferences(
+            msg.platform, msg.workspace, msg.channel, msg.user
+        )
+        tier = self._tier(msg, prefs)
         question, trimmed = self._clean(msg.text)
         if not question:
             reply = Reply(
@@ -86,7 +96,7 @@ class Tutor:
             question,
             passages,
         )
-        chain = self._chain(tier, msg, reasons)
+        chain = self._chain(tier, msg, prefs, reasons)
         generation, model_name = await self._generate(chain, prompt, sink, reasons, msg)
 
         if generation is None:
@@ -119,15 +129,24 @@ class Tutor:
         await self._record(msg, reply, tier)
         return reply
 
-    def forget(self, msg: IncomingMessage) -> None:
-        """Clear the conversation this message belongs to."""
-        self.history.forget(msg.conversation_key)
+    def forget_user(self, platform: str, workspace: str | None, user: str) -> int:
+        """Clear every conversation of a learner in one workspace; returns how many."""
+        return self.history.forget_where(
+            lambda key: key[0] == platform and key[1] == (workspace or "") and key[4] == user
+        )
+
+    def last_reply(
+        self, platform: str, workspace: str | None, channel: str, user: str
+    ) -> Reply | None:
+        """The learner's latest answer in this channel, for ``/tutor why``."""
+        return self._last.get((platform, workspace or "", channel, user))
 
     # --- steps -----------------------------------------------------------------------
 
-    def _tier(self, msg: IncomingMessage) -> str:
-        if msg.tier in self.settings.tiers:
-            return msg.tier
+    def _tier(self, msg: IncomingMessage, prefs: Preferences) -> str:
+        for tier in (msg.tier, prefs.tier):
+            if tier in self.settings.tiers:
+                return tier
         return self.settings.routing.default_tier
 
     def _clean(self, text: str) -> tuple[str, bool]:
@@ -145,9 +164,14 @@ class Tutor:
             reasons.append("retrieval:failed")
             return []
 
-    def _chain(self, tier: str, msg: IncomingMessage, reasons: list[str]) -> list[str]:
+    def _chain(
+        self, tier: str, msg: IncomingMessage, prefs: Preferences, reasons: list[str]
+    ) -> list[str]:
         chain = self.settings.chain(tier)
-        if msg.local_only:
+        if prefs.model in self.settings.models:
+            reasons.append(f"channel-model:{prefs.model}")
+            chain = [prefs.model, *(name for name in chain if name != prefs.model)]
+        if msg.local_only or prefs.local_only:
             reasons.append("privacy:local-only")
             chain = [name for name in chain if self.settings.is_local(name)]
         return chain
@@ -231,6 +255,11 @@ class Tutor:
         raise ModelServerError(name, "the stream ended without a result")
 
     async def _record(self, msg: IncomingMessage, reply: Reply, tier: str) -> None:
+        key = (msg.platform, msg.workspace or "", msg.channel, msg.user)
+        self._last[key] = reply
+        self._last.move_to_end(key)
+        while len(self._last) > self.settings.tutor.max_conversations:
+            self._last.popitem(last=False)
         if self.ledger is None:
             return
         try:
