@@ -223,7 +223,7 @@ def _token_logprobs(llm: Any, start: int) -> tuple[float, ...] | None:
     end = llm.n_tokens
     if start < 1 or end <= start:
         return None
-    rows = np.asarray(llm.scores[start - 1 : end - 1], dtype=np.float64)
+    rows = llm.scores[start - 1 : end - 1]  # float32 view, no copy
     ids = np.asarray(llm.input_ids[start:end])
     peak = rows.max(axis=1)
     log_norm = peak + np.log(np.exp(rows - peak[:, None]).sum(axis=1))
