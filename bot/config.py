@@ -79,13 +79,91 @@ class Roles(_Strict):
     fallback: str = ""
 
 
+DEFAULT_KEYWORDS = {
+    "en": [
+        "explain in detail",
+        "in detail",
+        "step by step",
+        "walk me through",
+        "analyze",
+        "analyse",
+        "compare",
+        "trade-off",
+        "tradeoff",
+        "design",
+        "architecture",
+        "study plan",
+        "learning path",
+        "review my code",
+        "optimize",
+        "optimise",
+        "prove",
+        "time complexity",
+        "refactor",
+        "best practices",
+    ],
+}
+DEFAULT_CODE_GEN = [
+    "write a function",
+    "write a program",
+    "write code",
+    "write a script",
+    "implement",
+    "generate code",
+    "code for",
+    "build a",
+]
+DEFAULT_HEDGES = [
+    "i'm not sure",
+    "i am not sure",
+    "i don't know",
+    "i do not know",
+    "i cannot",
+    "i can't",
+    "as an ai",
+    "i'm sorry",
+    "i am sorry",
+    "unable to",
+    "not able to",
+]
+
+
+class RouterPolicy(_Strict):
+    """How a tier decides between local and cloud. Tiers may override any key."""
+
+    cloud_first: bool = False
+    keywords: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_KEYWORDS))
+    code_gen_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_CODE_GEN))
+    max_local_chars: int = Field(default=600, ge=1)  # longer prose escalates
+    max_local_code_lines: int = Field(default=40, ge=1)  # more pasted code escalates
+    simple_max_chars: int = Field(default=80, ge=0)  # shorter, rule-free -> SIMPLE_QUERY_MODEL
+    classifier: bool = True
+    classifier_threshold: float = Field(default=0.6, ge=0, le=1)
+    classifier_k: int = Field(default=7, ge=1)
+    confidence_threshold: float = Field(default=0.45, ge=0, le=1)
+    min_answer_chars: int = Field(default=20, ge=0)
+    hedges: list[str] = Field(default_factory=lambda: list(DEFAULT_HEDGES))
+    sticky_turns: int = Field(default=2, ge=0)
+
+
 class Tier(_Strict):
     chain: list[str] = Field(min_length=1)
+    router: dict[str, Any] = Field(default_factory=dict)  # overrides of [router]
+    monthly_budget_usd: float | None = Field(default=None, ge=0)
+    user_monthly_budget_usd: float | None = Field(default=None, ge=0)
+
+
+class PrivacySection(_Strict):
+    local_only_channels: list[str] = Field(default_factory=list)  # never sent to the cloud
+    redact_emails: bool = True
+    redact_phones: bool = True
+    redact_patterns: list[str] = Field(default_factory=list)  # regexes, replaced by [redacted]
 
 
 class RoutingSection(_Strict):
     default_tier: str = "free"
     breaker_cooldown_s: float = Field(default=30.0, ge=0)
+    examples: str = "eval/router_examples.jsonl"  # the classifier's labelled utterances
 
 
 class Price(_Strict):
@@ -116,6 +194,8 @@ class Settings(_Strict):
     roles: Roles = Roles()
     tiers: dict[str, Tier]
     routing: RoutingSection = RoutingSection()
+    router: RouterPolicy = RouterPolicy()
+    privacy: PrivacySection = PrivacySection()
     prices: PricesSection = PricesSection()
     # Filled by load_config, not read from the file.
     config_path: Path = Path("config.toml")
@@ -143,7 +223,27 @@ class Settings(_Strict):
                     )
         if self.routing.default_tier not in self.tiers:
             raise ValueError(f"routing.default_tier {self.routing.default_tier!r} is not a tier")
+        for tier_name in self.tiers:
+            try:
+                self.policy(tier_name)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                )
+                raise ValueError(f"tiers.{tier_name}.router: {problems}") from None
+        for pattern in self.privacy.redact_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"privacy.redact_patterns: bad regex {pattern!r}: {exc}") from None
         return self
+
+    def policy(self, tier: str) -> RouterPolicy:
+        """The [router] policy with the tier's overrides applied."""
+        overrides = self.tiers[tier].router
+        if not overrides:
+            return self.router
+        return RouterPolicy.model_validate(self.router.model_dump() | overrides)
 
     def chain(self, tier: str) -> list[str]:
         """Model names of a tier's chain, roles resolved, unset roles and repeats dropped."""

@@ -67,6 +67,7 @@ chain = ["default", "tiny", "fallback"]
 
 [tiers.enterprise]
 chain = ["cloud", "default"]
+router = { cloud_first = true }
 
 [routing]
 default_tier = "free"

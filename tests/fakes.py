@@ -121,3 +121,29 @@ class RecordingSink:
     @property
     def text(self) -> str:
         return "".join(self.deltas)
+
+
+class KeywordEmbedder:
+    """A deterministic bag-of-words embedder: texts sharing words are similar."""
+
+    name = "keyword-test"
+
+    def __init__(self, dims: int = 256) -> None:
+        self.dims = dims
+        self.calls = 0
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += 1
+        vectors = []
+        for text in texts:
+            vector = [0.0] * self.dims
+            for word in text.lower().replace(",", " ").replace("?", " ").split():
+                vector[hash_word(word) % self.dims] += 1.0
+            vectors.append(vector)
+        return vectors
+
+
+def hash_word(word: str) -> int:
+    import zlib
+
+    return zlib.crc32(word.encode())

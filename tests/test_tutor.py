@@ -7,7 +7,7 @@ import pytest
 from bot.events import IncomingMessage
 from bot.models.registry import ModelRegistry
 from bot.ports import ModelServerError, ModelUnavailable, Passage
-from bot.tutor import APOLOGY, EMPTY_REPLY, SWITCH_NOTICE, Tutor
+from bot.tutor import APOLOGY, CLOUD_DOWN_NOTICE, EMPTY_REPLY, SWITCH_NOTICE, Tutor
 from tests.fakes import FakeChatModel, FakeRetriever, ListLedger, RecordingSink, Script
 
 
@@ -35,7 +35,8 @@ async def test_answers_with_the_first_model_of_the_tier(settings):
     assert (reply.route, reply.model, reply.outcome) == ("local", "local", "answered")
     assert reply.usage.output_tokens == 4 and reply.usage.input_tokens > 0
     assert reply.usage.cost_usd == 0.0
-    assert reply.reasons == ("tier:free",)
+    assert reply.reasons == ("tier:free", "rules:none")
+    assert reply.confidence == 1.0
     assert len(fakes["tiny"].calls) == 0
     assert [row.reply for row in ledger.rows] == [reply]
 
@@ -99,7 +100,7 @@ async def test_failure_mid_stream_resets_the_sink_and_the_next_model_answers(set
     )
     tutor, _, _ = make(settings, local=broken, tiny=FakeChatModel("tiny", Script("clean answer")))
     sink = RecordingSink()
-    reply = await tutor.handle(ask(), sink)
+    reply = await tutor.handle(ask(local_only=True), sink)  # no cloud: local answers stream
     assert sink.resets == [SWITCH_NOTICE]
     assert sink.text == "clean answer" == reply.text
     assert "failover:local:server-error" in reply.reasons
@@ -129,7 +130,8 @@ async def test_no_openai_key_says_why_and_answers_locally(settings):
     registry = ModelRegistry(settings, models={"local": FakeChatModel("local", Script("local ok"))})
     tutor = Tutor(settings, registry)
     reply = await tutor.handle(ask(tier="enterprise"))
-    assert reply.text == "local ok" and reply.route == "local"
+    assert reply.text.startswith("local ok") and reply.route == "local"
+    assert reply.notice == CLOUD_DOWN_NOTICE and reply.outcome == "fell_back"
     assert "failover:cloud:no-key" in reply.reasons
     await registry.aclose()
 

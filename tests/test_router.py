@@ -1,0 +1,117 @@
+"""Pre-generation routing: rules, the example classifier, and how decisions combine."""
+
+import pytest
+
+from bot.config import RouterPolicy
+from bot.router import ExampleClassifier, MessageShape, Router, match_phrases, rule_reasons
+from tests.fakes import KeywordEmbedder
+
+POLICY = RouterPolicy(
+    keywords={
+        "en": ["explain in detail", "compare", "design", "step by step", "study plan"],
+        "es": ["explica en detalle", "compara"],
+    },
+    max_local_chars=120,
+    max_local_code_lines=10,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Can you EXPLAIN in   detail how dicts work?", "keyword:explain in detail"),
+        ("compare lists and tuples", "keyword:compare"),
+        ("Design a class hierarchy for shapes", "keyword:design"),
+        ("walk me through it step-by-step? no: Step by step", "keyword:step by step"),
+        ("Make me a STUDY PLAN", "keyword:study plan"),
+        ("¿Me explicas en detalle?", None),
+        ("Explica en detalle las listas", "keyword:es:explica en detalle"),
+    ],
+)
+def test_keywords_match_whole_phrases_case_folded(text, expected):
+    reasons = rule_reasons(MessageShape.of(text), POLICY)
+    assert (expected in reasons) if expected else not reasons
+
+
+def test_word_boundaries_stop_partial_matches():
+    assert match_phrases("the designer comparesons", ["design", "compare"]) == []
+    assert match_phrases("re-design it", ["design"]) == ["design"]
+
+
+def test_long_prose_escalates_but_pasted_code_is_counted_by_lines():
+    long = "why " * 40
+    assert rule_reasons(MessageShape.of(long), POLICY) == ["length:159>120"]
+    short_with_code = "why does this fail?\n```python\n" + "x = 1\n" * 9 + "```"
+    shape = MessageShape.of(short_with_code)
+    assert shape.code_lines == 9 and shape.prose == "why does this fail?"
+    assert rule_reasons(shape, POLICY) == []
+    big_paste = "review this\n```\n" + "y = 2\n" * 30 + "```"
+    assert rule_reasons(MessageShape.of(big_paste), POLICY) == ["code:30>10"]
+
+
+def test_keywords_inside_code_do_not_count_and_tracebacks_are_code():
+    text = "what does this do\n```\ndef compare(a, b):\n    return a < b\n```"
+    assert rule_reasons(MessageShape.of(text), POLICY) == []
+    tb = 'Traceback (most recent call last):\n  File "x.py", line 3, in <module>\nNameError: x'
+    shape = MessageShape.of(tb)
+    assert shape.code_lines == 2 and "NameError" in shape.prose
+
+
+async def test_decision_order_privacy_then_cloud_first_then_sticky_then_rules():
+    router = Router()
+    assert (await router.decide("compare a and b", POLICY)).route == "cloud"
+    blocked = await router.decide("compare a and b", POLICY, blocked_reason="privacy:local-only")
+    assert blocked.route == "local" and blocked.reasons == ("privacy:local-only",)
+    nocloud = await router.decide("compare a and b", POLICY, cloud_allowed=False)
+    assert nocloud.route == "local" and "cloud:none-in-tier" in nocloud.reasons
+    first = await router.decide("hi", POLICY.model_copy(update={"cloud_first": True}))
+    assert first.route == "cloud" and first.reasons == ("tier:cloud-first",)
+    sticky = await router.decide("and then?", POLICY, sticky_turns=2)
+    assert sticky.route == "cloud" and sticky.reasons == ("sticky:2",)
+    plain = await router.decide("what is a list?", POLICY)
+    assert plain.route == "local" and plain.reasons == ("rules:none",) and plain.task == "simple"
+
+
+async def test_code_generation_is_a_task_type():
+    decision = await Router().decide("please write a function that reverses a list", POLICY)
+    assert decision.task == "code-gen" and "task:code-gen" in decision.reasons
+
+
+EXAMPLES = [
+    ("what is a variable", "local"),
+    ("how do i print text", "local"),
+    ("what is a list", "local"),
+    ("why is my recursive fibonacci slow and how to make it fast", "cloud"),
+    ("how should i structure a large project with many modules", "cloud"),
+    ("prove the complexity of binary search", "cloud"),
+]
+
+
+async def test_classifier_votes_by_nearest_examples():
+    classifier = ExampleClassifier(KeywordEmbedder(), EXAMPLES)
+    assert await classifier.score("what is a tuple", k=3) < 0.5
+    assert await classifier.score("my recursive function is slow, make it fast", k=3) > 0.5
+    router = Router(classifier)
+    decision = await router.decide("my recursive function is slow, make it fast", POLICY)
+    assert decision.route == "cloud" and decision.reasons[-1].startswith("classifier:complex(")
+    simple = await router.decide("what is a variable", POLICY)
+    assert simple.route == "local" and simple.reasons[-1].startswith("classifier:simple(")
+
+
+async def test_classifier_examples_file_errors_name_the_line(tmp_path):
+    path = tmp_path / "ex.jsonl"
+    path.write_text('{"text": "a", "label": "local"}\n{"text": "b", "label": "maybe"}\n')
+    with pytest.raises(ValueError, match=r"ex\.jsonl:2"):
+        ExampleClassifier.from_jsonl(KeywordEmbedder(), path)
+
+
+async def test_a_failing_classifier_falls_back_to_rules():
+    class Broken:
+        name = "broken"
+
+        async def embed(self, texts):
+            raise RuntimeError("embedder down")
+
+    router = Router(ExampleClassifier(Broken(), EXAMPLES))
+    decision = await router.decide("what is a set", POLICY)
+    assert decision.route == "local" and "classifier:failed" in decision.reasons
