@@ -1,7 +1,7 @@
 """The post-generation confidence gate on scripted answers and logprobs."""
 
-from bot.config import RouterPolicy
 from bot.confidence import assess, logprob_quantile, repetition_ratio
+from bot.config import RouterPolicy
 from bot.ports import Generation
 
 POLICY = RouterPolicy()

@@ -86,7 +86,7 @@ async def test_cloud_timeout_on_a_hard_question_falls_back_locally(settings):
 
 async def test_slow_local_first_token_escalates_down_the_chain(settings):
     slow = FakeChatModel("local", Script(CONFIDENT, delay_first=5))
-    tutor, fakes, _ = build(settings, local=slow)
+    tutor, _, _ = build(settings, local=slow)
     reply = await tutor.handle(ask())
     assert reply.model == "tiny" and "failover:local:first-token-timeout" in reply.reasons
 
@@ -100,7 +100,7 @@ async def test_all_local_models_failing_escalates_to_the_cloud(settings):
 
 
 async def test_sticky_escalation_keeps_follow_ups_on_the_cloud(settings):
-    tutor, fakes, _ = build(settings)
+    tutor, _, _ = build(settings)
     first = await tutor.handle(ask("compare lists and tuples", conversation="t1"))
     assert first.route == "cloud"
     follow = [await tutor.handle(ask("and sets?", conversation="t1")) for _ in range(3)]
@@ -161,7 +161,7 @@ async def test_code_generation_uses_the_code_model_role(tmp_path):
         '[roles]\ndefault = "local"', '[roles]\ndefault = "local"\ncode_gen = "tiny"'
     )
     settings = load_config(write_config(tmp_path, text), {})
-    tutor, fakes, _ = build(settings)
+    tutor, _, _ = build(settings)
     reply = await tutor.handle(ask("write a function to sum a list"))
     assert reply.model == "tiny" and "task:code-gen" in reply.reasons
     assert "task-model:tiny" in reply.reasons
