@@ -349,6 +349,11 @@ class DiscordServer:
         await self.dispatch("INTERACTION_CREATE", interaction)
         return token
 
+    async def connected(self, *, within: float = 10.0) -> None:
+        """Wait until a client has identified (it gets events from then on)."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: bool(self._sessions))
+
     def fail_next(
         self,
         method: str,
@@ -750,7 +755,9 @@ class DiscordServer:
             await self._send(
                 session, {"op": 0, "t": "GUILD_CREATE", "s": session.seq, "d": self.guild_payload()}
             )
-            self._sessions.append(session)
+            async with self._changed:
+                self._sessions.append(session)
+                self._changed.notify_all()
             session.ready.set()
         elif op == 6:  # resume: not supported, start afresh
             await self._send(session, {"op": 9, "d": False, "s": None, "t": None})
