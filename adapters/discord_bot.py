@@ -9,9 +9,10 @@ Discord in ``adapters.discord_stream``, the command group in ``adapters.discord_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,7 @@ from bot.ports import CommandHandler, Handler
 log = logging.getLogger(__name__)
 
 WAIT_REACTION = "\N{HOURGLASS WITH FLOWING SAND}"
+RESTARTING = "I'm restarting right now; please ask again in a minute."
 
 
 def failure_text(correlation_id: str) -> str:
@@ -72,6 +74,7 @@ class DiscordOptions:
     max_parts: int = 4  # longer answers are sent as a Markdown file
     defer_after_s: float = 2.0  # a command still running after this is deferred
     ready_timeout_s: float = 2.0  # how long to wait for servers to stream in at start-up
+    shutdown_grace_s: float = 10.0  # answers in progress may finish this long on close()
     remember_messages: int = 10_000  # message ids kept to follow reply chains
 
 
@@ -159,12 +162,15 @@ class DiscordAdapter:
         self._client: TutorClient | None = None
         self._handler: Handler | None = None
         self._commands: CommandHandler | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._closing = False
 
     # --- Adapter ------------------------------------------------------------------------
 
     async def run(self, handler: Handler, commands: CommandHandler) -> None:
         """Connect and serve until ``close()`` (or cancellation)."""
         self._handler, self._commands = handler, commands
+        self._closing = False
         client = self._client = TutorClient(
             self, api_base=self.api_base, gateway_url=self.gateway_url
         )
@@ -183,6 +189,11 @@ class DiscordAdapter:
                     raise
 
     async def close(self) -> None:
+        """Stop taking questions, let answers in progress finish (within the grace
+        period), then disconnect."""
+        self._closing = True
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=self.options.shutdown_grace_s)
         if self._client is not None:
             await self._client.close()
         self.ready.clear()
@@ -212,8 +223,13 @@ class DiscordAdapter:
             return
         me = client.user.id
         facts = self._facts(message, me, _bot_roles(message))
-        if not should_answer(facts, me):
+        if self._closing or not should_answer(facts, me):
             return
+        with self._working():
+            await self._take(message, facts, me)
+
+    async def _take(self, message: discord.Message, facts: MessageFacts, me: int) -> None:
+        """Answer one message that is for the bot (or tell the learner to slow down)."""
         wait = self._limiter.acquire(facts.author_id)
         if wait:
             await self._slow_down(message, wait)
@@ -336,6 +352,15 @@ class DiscordAdapter:
     # --- slash commands (CommandBridge) -------------------------------------------------
 
     async def ask(self, interaction: discord.Interaction, question: str, private: bool) -> None:
+        if self._closing:
+            await interaction.response.send_message(
+                RESTARTING, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
+        with self._working():
+            await self._ask(interaction, question, private)
+
+    async def _ask(self, interaction: discord.Interaction, question: str, private: bool) -> None:
         wait = self._limiter.acquire(interaction.user.id)
         if wait:
             await interaction.response.send_message(
@@ -474,6 +499,17 @@ class DiscordAdapter:
         if isinstance(channel, discord.Thread) and channel.parent_id:
             return channel.parent_id, channel.id
         return interaction.channel_id or 0, None
+
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
+        """Mark the current task as an answer in progress, for a graceful close()."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            yield
+        finally:
+            self._in_flight.discard(task)
 
     def joined_thread(self, thread_id: int) -> None:
         self._bounded_put(self._threads, thread_id, None)

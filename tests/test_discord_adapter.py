@@ -392,6 +392,26 @@ async def test_a_429_on_send_is_retried_and_the_answer_arrives_once(server, lear
     assert shown(server, server.help["id"]) == ["Worth the wait."]
 
 
+async def test_close_lets_answers_in_progress_finish(server, learner):
+    release = asyncio.Event()
+    asked: list[str] = []
+
+    async def slow(msg, sink):
+        asked.append(msg.text)
+        await release.wait()
+        return Reply("Finished before closing.", route="local", model="fake")
+
+    async with running(server, slow, None) as adapter:
+        await server.post_message("first", author=learner, mention_bot=True)
+        await server.wait_for(lambda c: c.matches("POST", r"/channels/\d+/typing"))
+        closing = asyncio.create_task(adapter.close())
+        await server.post_message("too late", author=learner, mention_bot=True)
+        release.set()
+        await closing
+    assert shown(server, server.help["id"]) == ["Finished before closing."]
+    assert asked == ["first"]
+
+
 # --- limits --------------------------------------------------------------------------------
 
 
