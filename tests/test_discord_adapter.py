@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -91,7 +92,7 @@ class Core:
 async def running(
     server: DiscordServer, handler, commands, **options: Any
 ) -> AsyncIterator[DiscordAdapter]:
-    options = {"ready_timeout_s": 0.01} | options
+    options = {"ready_timeout_s": 0.01, "shutdown_grace_s": 2.0} | options
     adapter = DiscordAdapter(
         server.token,
         DiscordOptions(**options),
@@ -174,6 +175,7 @@ async def test_a_mention_is_answered_in_its_channel_as_a_reply(server, learner, 
     assert core.models["local"].calls[0][-1].content == "what is a list?"
     # Minimal intents: guilds, guild messages, DMs, message content; nothing else.
     assert server.identifies[0]["intents"] == (1 << 0) | (1 << 9) | (1 << 12) | (1 << 15)
+    assert server.heartbeats >= 1  # answered with HEARTBEAT_ACK
 
 
 async def test_the_first_part_is_sent_while_the_answer_streams(server, learner):
@@ -435,6 +437,28 @@ async def test_a_learner_asking_too_fast_is_told_so(server, learner, settings):
     assert len(core.replies) == 1  # the model was asked once
 
 
+async def test_generations_beyond_the_cap_wait_their_turn(server, settings):
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def blocking(msg, sink):
+        started.append(msg.text)
+        await release.wait()
+        return Reply(f"answer to {msg.text}", route="local", model="fake")
+
+    ada, bob = server.user("ada"), server.user("bob")
+    async with running(server, blocking, None, max_concurrent=1):
+        await server.post_message("first", author=ada, mention_bot=True)
+        await server.wait_for(lambda c: c.matches("POST", r"/channels/\d+/typing"))
+        await server.post_message("second", author=bob, mention_bot=True)
+        # Bob sees "typing" while he waits, but his question has not reached the model.
+        await server.wait_for(lambda c: c.matches("POST", r"/channels/\d+/typing"), count=2)
+        assert started == ["first"]
+        release.set()
+        await answered(server, "answer to second")
+    assert started == ["first", "second"]
+
+
 # --- slash commands ------------------------------------------------------------------------
 
 
@@ -450,14 +474,19 @@ async def test_slash_ask_defers_then_shows_the_answer(server, learner, settings)
     assert core.models["local"].calls[0][-1].content == "tuples?"
 
 
-async def test_a_non_moderator_is_refused_model_set(server, learner, settings):
+async def test_a_non_moderator_is_refused_model_set(server, learner, settings, caplog):
     core = Core(settings)
+    caplog.set_level(logging.INFO)
     async with running(server, core.handle, core.commands):
         token = await server.interact(["model", "set"], {"model": "tiny"}, user=learner)
         (callback,) = await server.wait_for(lambda c: token in c.path)
     assert callback.json["type"] == 4
     assert callback.json["data"]["flags"] == EPHEMERAL
     assert "only moderators" in content(callback)
+    assert any(
+        "refused model.set" in r.getMessage() and learner["id"] in r.getMessage()
+        for r in caplog.records
+    )
     prefs = await core.tutor.preferences.preferences(
         "discord", str(server.guild_id), server.help["id"], learner["id"]
     )
@@ -516,6 +545,44 @@ async def test_model_autocomplete_lists_models_with_their_health(server, learner
     choices = callback.json["data"]["choices"]
     assert [c["value"] for c in choices] == ["tiny"]
     assert choices[0]["name"] == "tiny: embedded smollm2-135m (local, ok)"
+
+
+async def test_everyday_commands_answer_only_the_caller(server, learner, settings):
+    core = Core(settings, local=Script("Sure."))
+    async with running(server, core.handle, core.commands):
+        await server.post_message("hi", author=learner, mention_bot=True)
+        await answered(server, "Sure.")
+        tokens = [
+            await server.interact(["why"], user=learner),
+            await server.interact(["privacy"], {"mode": "on"}, user=learner),
+            await server.interact(["forget"], user=learner),
+        ]
+        await server.wait_for(lambda c: c.path.endswith("callback"), count=3)
+    why, privacy, forget = (server.callbacks(t)[0] for t in tokens)
+    assert "Your last answer came from **local**" in content(why)
+    assert "Privacy on" in content(privacy) and "forgotten" in content(forget)
+    assert all(c.json["data"]["flags"] == EPHEMERAL for c in (why, privacy, forget))
+    prefs = await core.tutor.preferences.preferences(
+        "discord", str(server.guild_id), server.help["id"], learner["id"]
+    )
+    assert prefs.local_only
+
+
+async def test_a_moderator_sets_a_learners_tier(server, learner, settings):
+    core = Core(settings)
+    async with running(server, core.handle, core.commands):
+        token = await server.interact(
+            ["tier", "set"],
+            {"learner": learner, "tier": "enterprise"},
+            user=server.user("mod"),
+            permissions=MANAGE_GUILD,
+        )
+        (callback,) = await server.wait_for(lambda c: token in c.path)
+    assert f"Learner {learner['id']} is now on the enterprise tier." in content(callback)
+    prefs = await core.tutor.preferences.preferences(
+        "discord", str(server.guild_id), server.help["id"], learner["id"]
+    )
+    assert prefs.tier == "enterprise"
 
 
 async def test_slow_commands_defer_and_follow_up_with_files(server, learner, settings):

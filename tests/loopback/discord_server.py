@@ -87,6 +87,7 @@ class DiscordServer:
         self.general = self.text_channel("general")
         self.messages: dict[int, dict[str, Any]] = {}
         self.calls: list[RestCall] = []
+        self.heartbeats = 0
         self.identifies: list[dict[str, Any]] = []
         self.synced: dict[str, list[dict[str, Any]]] = {}
         self._interactions: dict[str, dict[str, Any]] = {}
@@ -308,11 +309,20 @@ class DiscordServer:
         Returns the interaction token, the key to its responses.
         """
         channel = channel or self.help
-        leaf: list[dict[str, Any]] = [
-            {"name": name, "type": 4 if isinstance(value, int) else 3, "value": value}
-            | ({"focused": True} if name == autocomplete else {})
-            for name, value in (options or {}).items()
-        ]
+        leaf: list[dict[str, Any]] = []
+        resolved: dict[str, dict[str, Any]] = {}
+        for name, value in (options or {}).items():
+            option = {"name": name, "type": 3, "value": value}
+            if isinstance(value, dict):  # a user option: the id, with the user resolved
+                option |= {"type": 6, "value": value["id"]}
+                resolved.setdefault("users", {})[value["id"]] = value
+            elif isinstance(value, bool):
+                option["type"] = 5
+            elif isinstance(value, int):
+                option["type"] = 4
+            if name == autocomplete:
+                option["focused"] = True
+            leaf.append(option)
         *groups, command = path
         tree: list[dict[str, Any]] = [{"name": command, "type": 1, "options": leaf}]
         for group in reversed(groups):
@@ -336,7 +346,13 @@ class DiscordServer:
                 "mute": False,
                 "flags": 0,
             },
-            "data": {"id": str(self.app_id + 1), "name": "tutor", "type": 1, "options": tree},
+            "data": {
+                "id": str(self.app_id + 1),
+                "name": "tutor",
+                "type": 1,
+                "options": tree,
+                "resolved": resolved,
+            },
             "app_permissions": "2248473465835073",
             "locale": "en-US",
             "guild_locale": "en-US",
@@ -731,6 +747,7 @@ class DiscordServer:
     async def _on_gateway(self, session: _Session, payload: dict[str, Any]) -> None:
         op, data = payload.get("op"), payload.get("d")
         if op == 1:  # heartbeat
+            self.heartbeats += 1
             await self._send(session, {"op": 11, "d": None, "s": None, "t": None})
         elif op == 2:  # identify
             self.identifies.append(data)
