@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from bot.commands import Commands
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.models.registry import ModelRegistry
-from bot.ports import ChatModel, PreferenceStore
+from bot.ports import Adapter, ChatModel, PreferenceStore
 from bot.preferences import MemoryPreferences
 from bot.tutor import Tutor
 
@@ -61,3 +61,29 @@ class BotApp:
         for name, health in self.registry.health().items():
             if not health.healthy:
                 log.warning("%s is not available: %s", name, health.last_error)
+
+    def discord_adapter(self) -> Adapter:
+        """The Discord adapter, from ``[discord]``, DISCORD_TOKEN and the API overrides."""
+        from adapters.discord_bot import DiscordAdapter, DiscordOptions
+
+        token = self.settings.secrets.discord_token
+        if token is None:
+            raise ConfigError("DISCORD_TOKEN is not set: the Discord adapter needs a bot token")
+        section = self.settings.discord
+        options = DiscordOptions(
+            moderator_roles=tuple(section.moderator_roles),
+            thread_channels=frozenset(section.thread_channels),
+            messages_per_minute=section.messages_per_minute,
+            burst=section.burst,
+            max_concurrent=section.max_concurrent,
+            message_content=section.message_content,
+            sync_commands=section.sync_commands,
+            stream_interval_s=section.stream_interval_s,
+            max_parts=section.max_parts,
+        )
+        return DiscordAdapter(
+            token.get_secret_value(),
+            options,
+            api_base=self.settings.environ.get("DISCORD_API_BASE"),
+            gateway_url=self.settings.environ.get("DISCORD_GATEWAY_URL"),
+        )

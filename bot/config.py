@@ -176,6 +176,20 @@ class PricesSection(_Strict):
     models: dict[str, Price] = Field(default_factory=dict)
 
 
+class DiscordSection(_Strict):
+    """How the bot behaves on Discord. The token comes from DISCORD_TOKEN only."""
+
+    moderator_roles: list[str] = Field(default_factory=list)  # besides Manage Server
+    thread_channels: list[int] = Field(default_factory=list)  # a thread per question here
+    messages_per_minute: float = Field(default=6.0, gt=0)  # per learner
+    burst: int = Field(default=3, ge=1)
+    max_concurrent: int = Field(default=4, ge=1)  # answers generated at once
+    message_content: bool = True  # the privileged Message Content intent
+    sync_commands: str = Field(default="off", pattern=r"^(off|global|[0-9]{15,22})$")
+    stream_interval_s: float = Field(default=1.0, ge=0.5)  # Discord: ~1 edit/s per message
+    max_parts: int = Field(default=4, ge=1, le=10)  # longer answers become a file
+
+
 class Secrets(BaseModel):
     """Credentials from the environment; SecretStr keeps them out of reprs and logs."""
 
@@ -197,6 +211,7 @@ class Settings(_Strict):
     router: RouterPolicy = RouterPolicy()
     privacy: PrivacySection = PrivacySection()
     prices: PricesSection = PricesSection()
+    discord: DiscordSection = DiscordSection()
     # Filled by load_config, not read from the file.
     config_path: Path = Path("config.toml")
     data_dir: Path = Path("data")
