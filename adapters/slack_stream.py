@@ -225,9 +225,22 @@ class NativeWriter:
         return self.message_ts
 
     async def _finish_native(self, footer: str) -> None:
-        await self._flush(final=True)
         context = {"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}
-        await self._stop([context] if footer else None)
+        blocks = [context] if footer else None
+        rest = neutralise_mentions((self._prefix + self._text)[self._sent :])
+        if self._open and len(self._current) + len(rest) <= self.limit:
+            # The last words travel with chat.stopStream: one call fewer per answer.
+            self._open, self._current = False, ""
+            await self.client.chat_stopStream(
+                channel=self.target.channel,
+                ts=self._streams[-1],
+                markdown_text=rest or None,
+                blocks=blocks,
+            )
+            self._sent = len(self._prefix + self._text)
+            return
+        await self._flush(final=True)
+        await self._stop(blocks)
 
     async def _flush(self, *, final: bool) -> None:
         pending = (self._prefix + self._text)[self._sent :]
