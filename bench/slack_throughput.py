@@ -19,23 +19,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import statistics
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, machine, median, p95
 
-from adapters.slack_bot import SlackAdapter, SlackOptions  # noqa: E402
-from bot.app import BotApp  # noqa: E402
-from bot.config import load_config  # noqa: E402
-from bot.events import ChatMessage, IncomingMessage, Reply  # noqa: E402
-from bot.models.base import StreamingModel  # noqa: E402
-from bot.ports import Generation, GenerationParams, ReplySink, StreamEvent, TextDelta  # noqa: E402
-from tests.loopback.slack_server import (  # noqa: E402
+from adapters.slack_bot import SlackAdapter, SlackOptions
+from bot.app import BotApp
+from bot.config import load_config
+from bot.events import IncomingMessage, Reply
+from bot.ports import ReplySink
+from tests.fakes import FakeChatModel, Script
+from tests.loopback.slack_server import (
     APP_TOKEN,
     BOT_TOKEN,
     SlackServer,
@@ -44,24 +39,6 @@ from tests.loopback.slack_server import (  # noqa: E402
 )
 
 ANSWER = "A list keeps items in order. Use append to add one, and index from zero."
-
-
-class InstantModel(StreamingModel):
-    """Streams a fixed answer with no delay: what is measured is everything around it."""
-
-    provider = "instant"
-    is_local = True
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    async def stream(
-        self, messages: Sequence[ChatMessage], params: GenerationParams | None = None
-    ) -> AsyncIterator[StreamEvent]:
-        words = ANSWER.split(" ")
-        for i, word in enumerate(words):
-            yield TextDelta(word if i == 0 else " " + word)
-        yield Generation(text=ANSWER, model=self.name, output_tokens=len(words))
 
 
 class TimedSink:
@@ -97,12 +74,8 @@ class TimedCore:
         return reply
 
 
-def ms(values: Sequence[float]) -> str:
-    return f"{statistics.median(values) * 1000:.2f} ms"
-
-
-def p95(values: Sequence[float]) -> float:
-    return sorted(values)[max(0, int(len(values) * 0.95) - 1)] * 1000
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
 
 
 async def core_alone(app: BotApp, runs: int) -> list[float]:
@@ -166,7 +139,7 @@ async def main(quick: bool) -> None:
     runs, events = (60, 100) if quick else (300, 500)
     with tempfile.TemporaryDirectory() as data:
         settings = load_config(ROOT / "config.toml", {"TUTOR_DATA_DIR": data})
-        models = {name: InstantModel(name) for name in settings.models}
+        models = {name: FakeChatModel(name, Script(ANSWER)) for name in settings.models}
         async with BotApp(settings, models=models) as app, SlackServer() as slack:
             alone = await core_alone(app, runs)
             core = TimedCore(app.tutor.handle)
@@ -185,12 +158,13 @@ async def main(quick: bool) -> None:
             finally:
                 await adapter.stop()
 
+    print(f"machine: {machine()}")
     print(f"Slack adapter via loopback Socket Mode + Web API, instant model ({runs} events)")
     print(f"  events handled per second (burst of {events}): {rate:.0f}")
-    print(f"  ack time: median {ms(acks)}, p95 {p95(acks):.2f} ms (Slack allows 3,000 ms)")
-    print(f"  event -> first post: median {ms(first_posts)}")
-    print(f"  core alone (call -> first streamed text): median {ms(alone)}")
-    print(f"  adapter added latency (event -> first post, minus core): median {ms(added)}")
+    print(f"  ack time: median {ms(median(acks))}, p95 {ms(p95(acks))} (Slack allows 3 s)")
+    print(f"  event -> first post: median {ms(median(first_posts))}")
+    print(f"  core alone (call -> first streamed text): median {ms(median(alone))}")
+    print(f"  adapter added latency (event -> first post, minus core): median {ms(median(added))}")
     print("  goal: adapter added latency <= 5 ms")
 
 
