@@ -63,6 +63,7 @@ DEFAULT_PROMPTS = (
 _PRIVILEGED = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"})
 # A response_url may be used five times; longer answers end with a pointer.
 _RESPONSE_URL_USES = 5
+SLOW_DOWN = "You're sending questions too fast. Please wait a little and ask again."
 SHORTENED = "_(Answer shortened: ask me in a direct message to see all of it.)_"
 
 
@@ -124,6 +125,7 @@ class SlackAdapter:
         self.team_id: str | None = None
         self.http_port: int | None = None
         self._seen = SeenEvents()
+        self._noticed = SeenEvents(ttl_s=60.0)
         self._limiter = RateLimiter(self.options.rate_per_minute, self.options.rate_burst)
         self._no_native: set[str | None] = set()  # workspaces that cannot stream natively
         self._tasks: set[asyncio.Task[None]] = set()
@@ -304,9 +306,10 @@ class SlackAdapter:
         writer: NativeWriter | UpdateWriter | None = None
         async with self._semaphore:
             try:
-                wait = self._limiter.acquire((target.team, target.user))
-                if wait:
-                    await self._tell(target, rate_limit_notice(wait))
+                notice = self._too_fast(target.team, target.user)
+                if notice is not None:
+                    if notice:
+                        await self._tell(target, notice)
                     return
                 if target.in_assistant_thread:
                     await self._thinking(target)
@@ -317,6 +320,14 @@ class SlackAdapter:
             except Exception:
                 log.exception("[%s] slack: answering %s failed", msg.correlation_id, target)
                 await self._fail(target, writer, msg.correlation_id)
+
+    def _too_fast(self, team: str | None, user: str) -> str | None:
+        """None when the learner may ask now; else the notice, or "" if they just had one."""
+        wait = self._limiter.acquire((team, user))
+        if not wait:
+            return None
+        # One notice a minute per learner: a flood must not become a flood of replies.
+        return rate_limit_notice(wait) if self._noticed.first((team, user)) else ""
 
     def _writer(self, target: Target) -> NativeWriter | UpdateWriter:
         if (
@@ -342,7 +353,7 @@ class SlackAdapter:
             return msg
         try:
             response = await self.client.conversations_replies(
-                channel=msg.channel, ts=thread_ts, limit=50
+                channel=msg.channel, ts=thread_ts, latest=event["ts"], inclusive=False, limit=200
             )
         except SLACK_ERRORS as exc:
             log.info("[%s] slack: no thread context (%s)", msg.correlation_id, api_error(exc))
@@ -402,9 +413,9 @@ class SlackAdapter:
             return
         try:
             if parsed.name == "ask":
-                wait = self._limiter.acquire((team, user))
-                if wait:
-                    await self._respond(respond, body, [to_mrkdwn(rate_limit_notice(wait))])
+                notice = self._too_fast(team, user)
+                if notice is not None:
+                    await self._respond(respond, body, [to_mrkdwn(notice or SLOW_DOWN)])
                     return
                 msg = IncomingMessage(
                     text=parsed.args["text"],

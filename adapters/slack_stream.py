@@ -106,7 +106,12 @@ class UpdateWriter:
         return self.message_ts
 
     async def _render(self, text: str) -> None:
-        await self._sync(text, "")
+        # A failed edit mid-answer must not stop the answer: the next render (and the
+        # final one, which does raise) puts the whole text in place again.
+        try:
+            await self._sync(text, "")
+        except SLACK_ERRORS as exc:
+            log.warning("slack: could not show the answer so far: %s", api_error(exc))
 
     async def _sync(self, markdown: str, footer: str) -> None:
         parts = mrkdwn_parts(markdown, self.limit) or ["…"]

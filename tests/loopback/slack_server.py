@@ -110,6 +110,11 @@ class SlackServer:
 
     # --- what tests look at -------------------------------------------------------------
 
+    @property
+    def connected(self) -> bool:
+        """An app holds the Socket Mode connection."""
+        return self._connected.is_set()
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -213,6 +218,7 @@ class SlackServer:
             if not future.done():
                 future.set_result(ack)
         self._connected.clear()
+        await self._notify()
         return ws
 
     # --- HTTP endpoints -----------------------------------------------------------------
@@ -353,11 +359,13 @@ class SlackServer:
         return _ok(user=user) if user else _error("user_not_found")
 
     def _m_conversations_replies(self, args: dict[str, Any]) -> web.Response:
-        root = args.get("ts", "")
+        root, latest = args.get("ts", ""), float(args.get("latest") or "inf")
         found = [
             m
             for m in self.messages.values()
-            if m.channel == args.get("channel") and (m.ts == root or m.thread_ts == root)
+            if m.channel == args.get("channel")
+            and (m.ts == root or m.thread_ts == root)
+            and float(m.ts) <= latest
         ]
         found.sort(key=lambda m: float(m.ts))
         if not found:
