@@ -75,6 +75,10 @@ def error_text(correlation_id: str) -> str:
     )
 
 
+class SlackStartError(RuntimeError):
+    """The adapter cannot start: a bad token, or Slack cannot be reached."""
+
+
 @dataclass(frozen=True, slots=True)
 class SlackOptions:
     """Everything the adapter can be told, besides its secrets."""
@@ -142,8 +146,8 @@ class SlackAdapter:
 
     async def run(self, handler: Handler, commands: CommandHandler) -> None:
         """Serve until cancelled, then shut down cleanly."""
-        await self.start(handler, commands)
         try:
+            await self.start(handler, commands)
             await asyncio.Event().wait()
         finally:
             await asyncio.shield(self.stop())
@@ -153,7 +157,10 @@ class SlackAdapter:
         self._handler, self._commands = handler, commands
         self._semaphore = asyncio.Semaphore(self.options.max_concurrency)
         client = self.client
-        auth = await client.auth_test()
+        try:
+            auth = await client.auth_test()
+        except SLACK_ERRORS as exc:
+            raise SlackStartError(f"Slack refused the bot token ({api_error(exc)})") from None
         self.bot_user_id, self.team_id = auth.get("user_id"), auth.get("team_id")
         log.info("slack: signed in as %s in %s", self.bot_user_id, self.team_id)
         app = self._build_app(client)

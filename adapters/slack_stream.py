@@ -184,10 +184,6 @@ class NativeWriter:
     def message_ts(self) -> list[str]:
         return self._fallback.message_ts if self._fallback else list(self._streams)
 
-    @property
-    def degraded(self) -> bool:
-        return self._fallback is not None
-
     async def delta(self, text: str) -> None:
         if self._fallback is not None:
             await self._fallback.delta(text)

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from adapters.slack_bot import SlackAdapter, SlackOptions
+from adapters.slack_bot import SlackAdapter, SlackOptions, SlackStartError
 from bot.commands import Commands
 from bot.events import Attachment, Citation, Outbound
 from bot.models.registry import ModelRegistry
@@ -265,6 +265,17 @@ async def test_without_native_streaming_the_answer_is_posted_and_edited(slack):
     assert slack.calls_to("chat.update")  # the answer grew by edits
     updates = [c.args["text"] for c in slack.calls_to("chat.update") if c.args["ts"] == answer.ts]
     assert updates == sorted(updates, key=len) and updates[-1] == answer.text
+
+
+async def test_a_stream_that_breaks_mid_answer_is_finished_by_editing_it(slack):
+    slack.fail("chat.appendStream", Failure(error="message_not_in_streaming_state"))
+    async with running(slack, ScriptedCore("one two three four five")) as bot:
+        [answer] = await answered(slack, bot, CHANNEL, await ask(slack, "first"))
+        await answered(slack, bot, CHANNEL, await ask(slack, "second"))
+
+    assert answer.text == "one two three four five"  # the streamed message, rewritten
+    assert [c.args["ts"] for c in slack.calls_to("chat.update")][-1] == answer.ts
+    assert len(slack.calls_to("chat.startStream")) == 2  # the next answer streams again
 
 
 async def test_a_model_switch_mid_answer_replaces_the_streamed_text(slack):
@@ -523,3 +534,13 @@ async def test_run_serves_until_cancelled_then_shuts_down_cleanly(slack):
     [answer] = slack.thread(CHANNEL, ts)  # the answer in progress was finished first
     assert answer.text == "still answered" and not answer.streaming
     await slack.wait_for(lambda: not slack.connected, within_s=5)  # the socket was closed
+
+
+async def test_a_bad_token_stops_the_start_with_a_clear_error(slack):
+    adapter = SlackAdapter(
+        "xoxb-revoked", app_token="xapp-test-token", options=SlackOptions(api_url=slack.api_url)
+    )
+    with pytest.raises(SlackStartError, match="invalid_auth") as error:
+        await adapter.run(ScriptedCore(), RecordingCommands())
+    assert "xoxb-revoked" not in str(error.value)
+    assert not slack.calls_to("apps.connections.open")
