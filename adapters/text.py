@@ -143,3 +143,8 @@ class ThrottledStream:
             self._last_push = self._clock()
             self._pushed = self.text
             await self._push(self.text)
+
+
+def open_fence(text: str) -> tuple[str, str] | None:
+    """The (marker, language) of a code fence ``text`` leaves open, or None."""
+    return _open_fence(text)

@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from bot.commands import Commands
 from bot.config import ConfigError, Settings
@@ -13,6 +14,9 @@ from bot.models.registry import ModelRegistry
 from bot.ports import Adapter, ChatModel, PreferenceStore
 from bot.preferences import MemoryPreferences
 from bot.tutor import Tutor
+
+if TYPE_CHECKING:
+    from adapters.slack_bot import SlackAdapter
 
 log = logging.getLogger(__name__)
 
@@ -86,4 +90,34 @@ class BotApp:
             options,
             api_base=self.settings.environ.get("DISCORD_API_BASE"),
             gateway_url=self.settings.environ.get("DISCORD_GATEWAY_URL"),
+        )
+
+    def slack_adapter(self) -> SlackAdapter | None:
+        """The Slack adapter when SLACK_BOT_TOKEN and an app token or signing secret are set."""
+        secrets, config = self.settings.secrets, self.settings.slack
+        if secrets.slack_bot_token is None:
+            return None
+        app_token, signing = secrets.slack_app_token, secrets.slack_signing_secret
+        mode = config.mode
+        if mode == "auto":
+            mode = "socket" if app_token else "http" if signing else "auto"
+        if mode == "auto":
+            log.warning(
+                "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET"
+            )
+            return None
+        from adapters.slack_bot import SlackAdapter, SlackOptions
+
+        overrides = config.model_dump(exclude_none=True, exclude={"mode"})
+        if "moderators" in overrides:
+            overrides["moderators"] = frozenset(overrides["moderators"])
+        if "suggested_prompts" in overrides:
+            overrides["suggested_prompts"] = tuple(overrides["suggested_prompts"])
+        api_url = self.settings.environ.get("SLACK_API_URL") or None
+        options = SlackOptions(mode=mode, api_url=api_url, **overrides)
+        return SlackAdapter(
+            secrets.slack_bot_token.get_secret_value(),
+            app_token=app_token.get_secret_value() if app_token else None,
+            signing_secret=signing.get_secret_value() if signing else None,
+            options=options,
         )

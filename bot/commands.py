@@ -18,7 +18,7 @@ from bot.tutor import Tutor
 
 log = logging.getLogger(__name__)
 
-MODERATOR_ONLY = frozenset({"model.set", "tier.set", "cost", "reindex"})
+MODERATOR_ONLY = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"})
 PERIODS = ("day", "week", "month")
 
 # Hooks supplied by other parts (the digest, the course index); None until wired.

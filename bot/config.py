@@ -190,6 +190,27 @@ class DiscordSection(_Strict):
     max_parts: int = Field(default=4, ge=1, le=10)  # longer answers become a file
 
 
+class SlackSection(_Strict):
+    """The Slack adapter's options; a key left out keeps the adapter's own default."""
+
+    mode: Literal["auto", "socket", "http"] = "auto"  # auto: Socket Mode when SLACK_APP_TOKEN
+    http_host: str | None = None
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    http_path: str | None = Field(default=None, pattern=r"^/")
+    command: str | None = Field(default=None, pattern=r"^/[\w-]+$")
+    moderators: list[str] | None = None  # user ids, besides workspace admins and owners
+    admin_cache_s: float | None = Field(default=None, ge=0)
+    native_streaming: bool | None = None
+    stream_interval_s: float | None = Field(default=None, ge=0)
+    update_interval_s: float | None = Field(default=None, ge=0)
+    rate_per_minute: float | None = Field(default=None, gt=0)
+    rate_burst: int | None = Field(default=None, ge=1)
+    max_concurrency: int | None = Field(default=None, ge=1)
+    thread_context_chars: int | None = Field(default=None, ge=0)
+    greeting: str | None = None
+    suggested_prompts: list[str] | None = Field(default=None, max_length=4)
+
+
 class Secrets(BaseModel):
     """Credentials from the environment; SecretStr keeps them out of reprs and logs."""
 
@@ -212,6 +233,7 @@ class Settings(_Strict):
     privacy: PrivacySection = PrivacySection()
     prices: PricesSection = PricesSection()
     discord: DiscordSection = DiscordSection()
+    slack: SlackSection = SlackSection()
     # Filled by load_config, not read from the file.
     config_path: Path = Path("config.toml")
     data_dir: Path = Path("data")

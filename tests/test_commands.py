@@ -42,7 +42,9 @@ def msg(text="hi", user="u1", channel="c1"):
     )
 
 
-@pytest.mark.parametrize("name", ["model.set", "tier.set", "cost", "reindex"])
+@pytest.mark.parametrize(
+    "name", ["model.set", "model.show", "model.list", "tier.set", "cost", "reindex"]
+)
 async def test_non_moderators_are_refused(parts, name):
     commands, _, _ = parts
     result = await commands(req(name, model="tiny", user="u2", tier="enterprise"))
@@ -57,7 +59,7 @@ async def test_model_set_moves_the_channel_to_that_model_first(parts):
     assert reply.model == "tiny" and "channel-model:tiny" in reply.reasons
     other = await tutor.handle(msg(channel="c2"))
     assert other.model == "local"
-    assert "tiny" in (await commands(req("model.show"))).text
+    assert "tiny" in (await commands(req("model.show", mod=True))).text
     await commands(req("model.set", mod=True, model="default"))
     assert (await tutor.handle(msg())).model == "local"
 
@@ -125,7 +127,7 @@ async def test_why_and_forget(parts):
 
 async def test_model_list_offers_choices_with_health(parts):
     commands, _, _ = parts
-    result = await commands(req("model.list"))
+    result = await commands(req("model.list", mod=True))
     assert result.choices == ("local", "tiny", "cloud")
     assert "cloud" in result.text and "ok" in result.text
 
