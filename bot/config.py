@@ -137,9 +137,11 @@ class RouterPolicy(_Strict):
     max_local_chars: int = Field(default=600, ge=1)  # longer prose escalates
     max_local_code_lines: int = Field(default=40, ge=1)  # more pasted code escalates
     simple_max_chars: int = Field(default=80, ge=0)  # shorter, rule-free -> SIMPLE_QUERY_MODEL
-    classifier: bool = True
-    classifier_threshold: float = Field(default=0.6, ge=0, le=1)
-    classifier_k: int = Field(default=7, ge=1)
+    classifier: Literal["logistic", "knn", "off"] = "logistic"
+    classifier_threshold: float = Field(default=0.7, ge=0, le=1)  # cloud at or above
+    keyword_threshold: float = Field(default=0.5, ge=0, le=1)  # the bar when a keyword hit
+    classifier_k: int = Field(default=7, ge=1)  # knn only
+    classifier_c: float = Field(default=3.0, gt=0)  # logistic: inverse regularisation
     confidence_threshold: float = Field(default=0.45, ge=0, le=1)
     min_answer_chars: int = Field(default=20, ge=0)
     hedges: list[str] = Field(default_factory=lambda: list(DEFAULT_HEDGES))

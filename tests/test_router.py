@@ -87,15 +87,42 @@ EXAMPLES = [
 ]
 
 
-async def test_classifier_votes_by_nearest_examples():
-    classifier = ExampleClassifier(KeywordEmbedder(), EXAMPLES)
+@pytest.mark.parametrize("method", ["logistic", "knn"])
+async def test_classifier_learns_from_labelled_examples(method):
+    classifier = ExampleClassifier(KeywordEmbedder(), EXAMPLES, method=method)
     assert await classifier.score("what is a tuple", k=3) < 0.5
     assert await classifier.score("my recursive function is slow, make it fast", k=3) > 0.5
+    policy = POLICY.model_copy(update={"classifier_threshold": 0.5})
     router = Router(classifier)
-    decision = await router.decide("my recursive function is slow, make it fast", POLICY)
+    decision = await router.decide("my recursive function is slow, make it fast", policy)
     assert decision.route == "cloud" and decision.reasons[-1].startswith("classifier:complex(")
-    simple = await router.decide("what is a variable", POLICY)
+    simple = await router.decide("what is a variable", policy)
     assert simple.route == "local" and simple.reasons[-1].startswith("classifier:simple(")
+
+
+async def test_a_keyword_lowers_the_bar_but_the_classifier_can_overrule_it():
+    router = Router(ExampleClassifier(KeywordEmbedder(), EXAMPLES))
+    policy = POLICY.model_copy(update={"classifier_threshold": 0.9, "keyword_threshold": 0.5})
+    trivial = await router.decide("how do i compare a variable", policy)
+    assert trivial.route == "local"
+    assert "keyword:compare:overruled" in trivial.reasons
+    hard = await router.decide("compare why my recursive fibonacci is slow", policy)
+    assert hard.route == "cloud" and hard.reasons[:1] == ("keyword:compare",)
+    # length and pasted code are hard triggers: no classifier vote needed
+    long = await router.decide("what is a list " * 20, policy)
+    assert long.route == "cloud" and long.reasons[0].startswith("length:")
+
+
+def test_logistic_fit_separates_a_simple_problem():
+    import numpy as np
+
+    from bot.router import _sigmoid, fit_logistic
+
+    x = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.2]])
+    y = np.array([False, False, True, True])
+    w = fit_logistic(x, y, c=10.0)
+    p = _sigmoid(np.hstack([x, np.ones((4, 1))]) @ w)
+    assert (p[:2] < 0.3).all() and (p[2:] > 0.7).all()
 
 
 async def test_classifier_examples_file_errors_name_the_line(tmp_path):
