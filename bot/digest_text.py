@@ -108,7 +108,12 @@ def fmt_share(value: float | None) -> str:
 
 
 def fmt_money(value: float, unknown: int = 0) -> str:
-    text = "$0" if value == 0 else f"${value:.4f}" if value < 0.01 else f"${value:,.2f}"
+    if value == 0:
+        text = "$0"
+    elif value < 0.0001:
+        text = "<$0.0001"
+    else:
+        text = f"${value:.4f}" if value < 0.01 else f"${value:,.2f}"
     return text + ("+?" if unknown else "")
 
 
