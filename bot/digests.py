@@ -27,7 +27,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.digest_windows import Window, month_start
-from bot.ledger import Ledger
+from bot.ledger import NO_MODEL, Ledger
 from bot.ledger_schema import DAY_S, QUARTER_S, bucket_ms
 
 QUARTERS_PER_DAY = DAY_S // QUARTER_S
@@ -226,7 +226,7 @@ class DigestBuilder:
 
         usage, reasons, latency, learners = await asyncio.gather(
             self.ledger.query(
-                "SELECT q, tier, route, model = 'none', outcome, sum(questions), total(cost_usd),"
+                "SELECT q, tier, model, route, outcome, sum(questions), total(cost_usd),"
                 " sum(unknown_cost), total(saved_usd), sum(unknown_saved)"
                 f" FROM usage_q WHERE q >= ? AND q < ?{where} GROUP BY 1, 2, 3, 4, 5",
                 [q0, q1, *params],
@@ -239,7 +239,7 @@ class DigestBuilder:
             self._latency(q0, q1, where, params),
             self._learners(window, q0, q1, scope),
         )
-        for q, tier, route, unanswered, outcome, n, cost, unknown, saved, unsaved in usage:
+        for q, tier, model, route, outcome, n, cost, unknown, saved, unsaved in usage:
             acc = accs[tier]
             acc.questions += n
             acc.spend += cost
@@ -250,7 +250,7 @@ class DigestBuilder:
             acc.fell_back += n if outcome == "fell_back" else 0
             slot = min(max(bisect.bisect_right(edges, q * QUARTER_S) - 1, 0), slots - 1)
             spend[tier][slot] += cost
-            if not unanswered:
+            if model != NO_MODEL:
                 acc.answers += n
                 answers[tier][slot] += n
                 if route == "local":
@@ -296,18 +296,19 @@ class DigestBuilder:
     ) -> list[tuple[Any, ...]]:
         """(tier, learner id) for each learner with a message in the window, per tier.
 
-        One index probe per known learner and tier, so it costs the same however many
-        messages each learner sent.
+        One index probe per learner active around the window and tier, so it costs the
+        same however many messages each learner sent.
         """
         where, params = scope.sql() if scope else ("", [])
         where_l, params_l = scope.sql("l.") if scope else ("", [])
+        span = [window.start_ts, window.end_ts]
         return await self.ledger.query(
             "SELECT t.tier, l.id FROM learners AS l,"
             f" (SELECT DISTINCT tier FROM usage_q WHERE q >= ? AND q < ?{where}) AS t"
-            f" WHERE true{where_l} AND EXISTS (SELECT 1 FROM interactions AS i"
-            " WHERE i.platform = l.platform AND i.workspace = l.workspace AND i.user = l.user"
-            " AND i.tier = t.tier AND i.at >= ? AND i.at < ?)",
-            [q0, q1, *params, *params_l, window.start_ts, window.end_ts],
+            f" WHERE l.last_at >= ? AND l.first_at < ?{where_l} AND EXISTS (SELECT 1"
+            " FROM interactions AS i WHERE i.platform = l.platform AND i.workspace = l.workspace"
+            " AND i.user = l.user AND i.tier = t.tier AND i.at >= ? AND i.at < ?)",
+            [q0, q1, *params, *span, *params_l, *span],
         )
 
     async def _budgets(

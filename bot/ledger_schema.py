@@ -118,22 +118,24 @@ _V1 = [
 
 # Fills empty rollups from the raw rows; the trigger below keeps them current after that.
 _FILL_ROLLUPS = [
-    """INSERT INTO learners (platform, workspace, user)
-        SELECT DISTINCT platform, workspace, user FROM interactions WHERE true
-        ON CONFLICT (platform, workspace, user) DO NOTHING""",
+    """INSERT INTO learners (platform, workspace, user, first_at, last_at)
+        SELECT platform, workspace, user, min(at), max(at) FROM interactions
+        GROUP BY 1, 2, 3 ON CONFLICT (platform, workspace, user) DO UPDATE SET
+            first_at = min(first_at, excluded.first_at),
+            last_at = max(last_at, excluded.last_at)""",
     """INSERT INTO usage_q
-        SELECT CAST(at / 900 AS INTEGER), platform, workspace, tier, model, route, outcome,
+        SELECT CAST(at / 900 AS INTEGER), tier, model, route, outcome, platform, workspace,
                count(*), sum(input_tokens), sum(output_tokens),
                total(cost_usd), sum(cost_usd IS NULL), total(saved_usd), sum(saved_usd IS NULL)
         FROM interactions GROUP BY 1, 2, 3, 4, 5, 6, 7""",
     """INSERT INTO reasons_q
-        SELECT CAST(i.at / 900 AS INTEGER), i.platform, i.workspace, i.tier, r.value, count(*)
+        SELECT CAST(i.at / 900 AS INTEGER), i.tier, r.value, i.platform, i.workspace, count(*)
         FROM interactions AS i, json_each(i.escalations) AS r GROUP BY 1, 2, 3, 4, 5""",
     """INSERT INTO latency_q
-        SELECT CAST(at / 900 AS INTEGER), platform, workspace, tier, latency_bucket, count(*)
+        SELECT CAST(at / 900 AS INTEGER), tier, latency_bucket, platform, workspace, count(*)
         FROM interactions WHERE latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4, 5""",
     """INSERT INTO latency_d
-        SELECT CAST(at / 86400 AS INTEGER), platform, workspace, tier, latency_bucket, count(*)
+        SELECT CAST(at / 86400 AS INTEGER), tier, latency_bucket, platform, workspace, count(*)
         FROM interactions WHERE latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4, 5""",
 ]
 
@@ -149,16 +151,19 @@ _V2 = [
         platform TEXT NOT NULL,
         workspace TEXT NOT NULL,
         user TEXT NOT NULL,
+        first_at REAL NOT NULL,        -- so a digest only looks at learners active around it
+        last_at REAL NOT NULL,
         UNIQUE (platform, workspace, user)
     )""",
+    # Keys in the order digests group by (workspace last), so SQLite aggregates in one pass.
     """CREATE TABLE usage_q (
         q INTEGER NOT NULL,            -- floor(at / 900): a quarter-hour
-        platform TEXT NOT NULL,
-        workspace TEXT NOT NULL,
         tier TEXT NOT NULL,
         model TEXT NOT NULL,
         route TEXT NOT NULL,
         outcome TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
         questions INTEGER NOT NULL,
         input_tokens INTEGER NOT NULL,
         output_tokens INTEGER NOT NULL,
@@ -166,45 +171,47 @@ _V2 = [
         unknown_cost INTEGER NOT NULL, -- rows whose cost is unknown
         saved_usd REAL NOT NULL,
         unknown_saved INTEGER NOT NULL,
-        PRIMARY KEY (q, platform, workspace, tier, model, route, outcome)
+        PRIMARY KEY (q, tier, model, route, outcome, platform, workspace)
     ) WITHOUT ROWID""",
     """CREATE TABLE reasons_q (
         q INTEGER NOT NULL,
-        platform TEXT NOT NULL,
-        workspace TEXT NOT NULL,
         tier TEXT NOT NULL,
         reason TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
         n INTEGER NOT NULL,
-        PRIMARY KEY (q, platform, workspace, tier, reason)
+        PRIMARY KEY (q, tier, reason, platform, workspace)
     ) WITHOUT ROWID""",
     """CREATE TABLE latency_q (
         q INTEGER NOT NULL,
-        platform TEXT NOT NULL,
-        workspace TEXT NOT NULL,
         tier TEXT NOT NULL,
         bucket INTEGER NOT NULL,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
         n INTEGER NOT NULL,
-        PRIMARY KEY (q, platform, workspace, tier, bucket)
+        PRIMARY KEY (q, tier, bucket, platform, workspace)
     ) WITHOUT ROWID""",
     """CREATE TABLE latency_d (
         day INTEGER NOT NULL,          -- floor(at / 86400): a UTC day
-        platform TEXT NOT NULL,
-        workspace TEXT NOT NULL,
         tier TEXT NOT NULL,
         bucket INTEGER NOT NULL,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
         n INTEGER NOT NULL,
-        PRIMARY KEY (day, platform, workspace, tier, bucket)
+        PRIMARY KEY (day, tier, bucket, platform, workspace)
     ) WITHOUT ROWID""",
     """CREATE TRIGGER interactions_rollup AFTER INSERT ON interactions BEGIN
-        INSERT INTO learners (platform, workspace, user)
-            VALUES (NEW.platform, NEW.workspace, NEW.user)
-            ON CONFLICT (platform, workspace, user) DO NOTHING;
+        INSERT INTO learners (platform, workspace, user, first_at, last_at)
+            VALUES (NEW.platform, NEW.workspace, NEW.user, NEW.at, NEW.at)
+            ON CONFLICT (platform, workspace, user) DO UPDATE SET
+                first_at = min(first_at, excluded.first_at),
+                last_at = max(last_at, excluded.last_at);
         INSERT INTO usage_q VALUES (
-            CAST(NEW.at / 900 AS INTEGER), NEW.platform, NEW.workspace, NEW.tier, NEW.model,
-            NEW.route, NEW.outcome, 1, NEW.input_tokens, NEW.output_tokens,
+            CAST(NEW.at / 900 AS INTEGER), NEW.tier, NEW.model, NEW.route, NEW.outcome,
+            NEW.platform, NEW.workspace, 1, NEW.input_tokens, NEW.output_tokens,
             coalesce(NEW.cost_usd, 0), NEW.cost_usd IS NULL,
             coalesce(NEW.saved_usd, 0), NEW.saved_usd IS NULL)
-            ON CONFLICT (q, platform, workspace, tier, model, route, outcome) DO UPDATE SET
+            ON CONFLICT (q, tier, model, route, outcome, platform, workspace) DO UPDATE SET
                 questions = questions + 1,
                 input_tokens = input_tokens + excluded.input_tokens,
                 output_tokens = output_tokens + excluded.output_tokens,
@@ -213,19 +220,19 @@ _V2 = [
                 saved_usd = saved_usd + excluded.saved_usd,
                 unknown_saved = unknown_saved + excluded.unknown_saved;
         INSERT INTO reasons_q
-            SELECT CAST(NEW.at / 900 AS INTEGER), NEW.platform, NEW.workspace, NEW.tier, value, 1
+            SELECT CAST(NEW.at / 900 AS INTEGER), NEW.tier, value, NEW.platform, NEW.workspace, 1
             FROM json_each(NEW.escalations) WHERE true
-            ON CONFLICT (q, platform, workspace, tier, reason) DO UPDATE SET n = n + 1;
+            ON CONFLICT (q, tier, reason, platform, workspace) DO UPDATE SET n = n + 1;
         INSERT INTO latency_q
-            SELECT CAST(NEW.at / 900 AS INTEGER), NEW.platform, NEW.workspace, NEW.tier,
-                   NEW.latency_bucket, 1
+            SELECT CAST(NEW.at / 900 AS INTEGER), NEW.tier, NEW.latency_bucket,
+                   NEW.platform, NEW.workspace, 1
             WHERE NEW.latency_bucket IS NOT NULL
-            ON CONFLICT (q, platform, workspace, tier, bucket) DO UPDATE SET n = n + 1;
+            ON CONFLICT (q, tier, bucket, platform, workspace) DO UPDATE SET n = n + 1;
         INSERT INTO latency_d
-            SELECT CAST(NEW.at / 86400 AS INTEGER), NEW.platform, NEW.workspace, NEW.tier,
-                   NEW.latency_bucket, 1
+            SELECT CAST(NEW.at / 86400 AS INTEGER), NEW.tier, NEW.latency_bucket,
+                   NEW.platform, NEW.workspace, 1
             WHERE NEW.latency_bucket IS NOT NULL
-            ON CONFLICT (day, platform, workspace, tier, bucket) DO UPDATE SET n = n + 1;
+            ON CONFLICT (day, tier, bucket, platform, workspace) DO UPDATE SET n = n + 1;
     END""",
     *_FILL_ROLLUPS,  # from the rows recorded so far
     """CREATE TABLE digest_posts (
