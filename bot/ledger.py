@@ -120,6 +120,7 @@ class Ledger:
         clock: Callable[[], float] = time.time,
         busy_timeout_s: float = 5.0,
         purge_every_s: float | None = PURGE_EVERY_S,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self.settings = settings
         self.path = path or settings.data_dir / settings.ledger.file
@@ -130,6 +131,7 @@ class Ledger:
         self._clock = clock
         self._busy_timeout_s = busy_timeout_s
         self._purge_every_s = purge_every_s
+        self._max_batch = max_batch  # 1 turns group commit off (for comparison)
         self._max_wait_s = settings.ledger.max_wait_ms / 1000
         self._text_chars = settings.tutor.max_input_chars
         self._keep_text = settings.ledger.text_retention_days > 0
@@ -330,7 +332,7 @@ class Ledger:
     async def _write_loop(self) -> None:
         while True:
             items = [await self._queue.get()]
-            while len(items) < MAX_BATCH and not self._queue.empty():
+            while len(items) < self._max_batch and not self._queue.empty():
                 items.append(self._queue.get_nowait())
             rows: list[_Pending] = []
             for item in items:
