@@ -19,6 +19,7 @@ a row the database refuses outright is logged in full, never dropped silently. R
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 import json
 import logging
@@ -36,6 +37,7 @@ from bot.config import Settings
 from bot.ledger_preferences import SqlitePreferences
 from bot.ledger_schema import (
     DAY_S,
+    QUARTER_S,
     escalation_keys,
     latency_bucket,
     migrate,
@@ -326,6 +328,28 @@ class Ledger:
         """Run a read-only query on the reader connection."""
         reader = self._require(self._reader)
         return [tuple(row) for row in await reader.execute_fetchall(sql, params)]
+
+    async def month_spend(
+        self, now: float | None = None
+    ) -> tuple[dict[str, float], dict[tuple[str, str, str], float]]:
+        """Known cloud spend so far this UTC month: per tier, and per learner
+        ``(platform, workspace, user)``. For budget checks to start from at start-up.
+        """
+        today = time.gmtime(self._clock() if now is None else now)
+        start = calendar.timegm((today.tm_year, today.tm_mon, 1, 0, 0, 0))
+        tiers = await self.query(
+            "SELECT tier, total(cost_usd) FROM usage_q WHERE q >= ? GROUP BY 1",
+            [start // QUARTER_S],
+        )
+        learners = await self.query(
+            "SELECT platform, workspace, user, total(cost_usd) FROM interactions"
+            " WHERE at >= ? AND route = 'cloud' GROUP BY 1, 2, 3",
+            [start],
+        )
+        return (
+            {tier: spent for tier, spent in tiers if spent},
+            {(p, w, u): spent for p, w, u, spent in learners if spent},
+        )
 
     # --- the writer ---------------------------------------------------------------------------
 

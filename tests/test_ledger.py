@@ -5,6 +5,7 @@ import json
 import random
 import sqlite3
 import time
+from calendar import timegm
 
 import aiosqlite
 import pytest
@@ -311,6 +312,20 @@ async def test_preferences_persist_across_a_reopen(settings):
         assert (await get("discord", "g1", "c3", "u2")).model == "tiny"
         assert not (await get("discord", "g1", "c3", "u2")).local_only
         assert (await get("slack", "g1", "c1", "u1")).model is None
+
+
+async def test_month_spend_seeds_budget_checks_per_tier_and_learner(ledger):
+    now = timegm((2026, 11, 15, 12, 0, 0))
+    await ledger.record(cloud(now - 3600, user="alice", tokens=(1000, 1000)))
+    await ledger.record(cloud(now - 7200, user="alice", tier="enterprise", tokens=(2000, 0)))
+    await ledger.record(cloud(now - 20 * 86400, user="alice", tokens=(9000, 9000)))  # October
+    await ledger.record(interaction(now, user="bob"))  # local: free
+    tiers, learners = await ledger.month_spend(now)
+    assert tiers == {
+        "free": pytest.approx(0.00075),
+        "enterprise": pytest.approx(0.0003),
+    }
+    assert learners == {("discord", "g1", "alice"): pytest.approx(0.00105)}
 
 
 def test_escalation_keys_drop_the_tier_and_numbers():
