@@ -164,6 +164,8 @@ class DigestScheduler:
 
     async def start(self) -> None:
         """Schedule the cron jobs and post, in the background, a run missed while down."""
+        if not self.config.targets:
+            log.warning("[digests] has schedules but no targets: no digest will be posted")
         for index, trigger in enumerate(self.triggers):
             self.scheduler.add_job(
                 self._tick,
