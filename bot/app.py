@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from bot.commands import Commands
 from bot.config import ConfigError, Settings
+from bot.digest_scheduler import DigestScheduler
+from bot.digest_service import Digests
+from bot.ledger import Ledger
 from bot.models.registry import ModelRegistry
 from bot.ports import Adapter, ChatModel, PreferenceStore
-from bot.preferences import MemoryPreferences
 from bot.tutor import Tutor
 
 if TYPE_CHECKING:
@@ -30,6 +32,8 @@ class BotApp:
         self._stack = contextlib.AsyncExitStack()
         self.registry: ModelRegistry
         self.preferences: PreferenceStore
+        self.ledger: Ledger
+        self.digests: Digests
         self.tutor: Tutor
         self.commands: Commands
 
@@ -39,9 +43,21 @@ class BotApp:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.registry = ModelRegistry(self.settings, models=self._models)
             self._stack.push_async_callback(self.registry.aclose)
-            self.preferences = MemoryPreferences()
-            self.tutor = Tutor(self.settings, self.registry, preferences=self.preferences)
-            self.commands = Commands(self.settings, self.tutor, self.registry, self.preferences)
+            self.ledger = await Ledger(self.settings).open()
+            self._stack.push_async_callback(self.ledger.aclose)  # writes queued rows first
+            self.preferences = self.ledger.preferences
+            self.digests = Digests(self.settings, self.ledger)
+            self.tutor = Tutor(
+                self.settings, self.registry, ledger=self.ledger, preferences=self.preferences
+            )
+            self.tutor.budgets.seed(*await self.ledger.month_spend())
+            self.commands = Commands(
+                self.settings,
+                self.tutor,
+                self.registry,
+                self.preferences,
+                cost=self.digests.command,
+            )
         except BaseException:
             await self._stack.aclose()
             raise
@@ -54,6 +70,15 @@ class BotApp:
         tb: TracebackType | None,
     ) -> None:
         await self._stack.__aexit__(exc_type, exc, tb)
+
+    async def start_digests(self, adapters: Sequence[Adapter]) -> DigestScheduler | None:
+        """Post scheduled digests through these adapters until the app closes."""
+        if not self.settings.digests.schedules:
+            return None
+        scheduler = DigestScheduler(self.settings, self.ledger, self.digests, adapters)
+        await scheduler.start()
+        self._stack.push_async_callback(scheduler.aclose)  # stops before the ledger closes
+        return scheduler
 
     def local_models(self, tier: str | None = None) -> list[str]:
         tier = tier or self.settings.routing.default_tier

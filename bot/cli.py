@@ -9,10 +9,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bot.app import BotApp
 from bot.config import ConfigError, Settings, load_config
+from bot.digest_windows import PERIODS
 from bot.events import IncomingMessage, Reply
 
 log = logging.getLogger("tutor")
@@ -62,11 +64,59 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
         print(f"Loading models for tier {tier}: {' -> '.join(settings.chain(tier))} ...")
         await app.warm(tier)
         console = ConsoleAdapter(user=args.user, tier=args.tier, banner=HELP)
+        await app.start_digests([console])
         await console.run(app.tutor.handle)
     return 0
 
 
-COMMANDS = {"ask": cmd_ask, "chat": cmd_chat}
+async def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import ConsoleAdapter
+    from bot.digest_scheduler import DigestPoster
+
+    async with BotApp(settings) as app:
+        digest = await app.digests.on_demand(args.period)
+        if args.print or not settings.digests.targets:
+            text, attachments = await app.digests.message(digest, chart=bool(args.chart))
+            print(text)
+            if args.chart and attachments:
+                args.chart.write_bytes(attachments[0].data)
+                print(f"(chart written to {args.chart})", file=sys.stderr)
+            return 0
+        poster = DigestPoster(app.digests, [ConsoleAdapter()])  # platform adapters: none yet
+        results = await poster.post_now(digest.window, settings.digests.targets)
+    for result in results:
+        target = f"{result.target.platform}:{result.target.channel}"
+        print(f"{target}: {result.status} {result.detail}".rstrip(), file=sys.stderr)
+    return 0 if all(r.status in {"sent", "previewed"} for r in results) else 1
+
+
+async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bot.stats import stats_tables
+
+    async with BotApp(settings) as app:
+        tables = await stats_tables(app.ledger, app.digests, args.period)
+    console = Console()
+    for table in tables:
+        console.print(table)
+    return 0
+
+
+async def cmd_forget_user(settings: Settings, args: argparse.Namespace) -> int:
+    async with BotApp(settings) as app:
+        count = await app.ledger.forget_user(args.platform, args.workspace, args.user)
+    print(f"Forgot {args.user}: {count} recorded messages and their preferences deleted.")
+    return 0
+
+
+COMMANDS = {
+    "ask": cmd_ask,
+    "chat": cmd_chat,
+    "digest": cmd_digest,
+    "stats": cmd_stats,
+    "forget-user": cmd_forget_user,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--user", default="cli-user")
     ask.add_argument("--tier", default=None)
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+
+    digest = sub.add_parser("digest", help="build a cost digest now and post or print it")
+    digest.add_argument("--print", action="store_true", help="print it instead of posting")
+    digest.add_argument("--period", choices=PERIODS, default="week", help="span up to now")
+    digest.add_argument("--chart", type=Path, metavar="PNG", help="with --print: save the chart")
+
+    stats = sub.add_parser("stats", help="the usage ledger as tables")
+    stats.add_argument("--period", choices=PERIODS, default="week")
+
+    forget = sub.add_parser("forget-user", help="delete a learner's recorded data")
+    forget.add_argument("user")
+    forget.add_argument("--platform", required=True, help="e.g. discord, slack, console")
+    forget.add_argument("--workspace", default=None, help="guild or workspace id")
     return parser
 
 

@@ -74,7 +74,7 @@ def assess(
             penalise(factor, f"logprobs:p10={low:.2f}")
     if generation.finish_reason == "length":
         penalise(0.6, "answer:truncated")
-    if len(text) < policy.min_answer_chars and len(question) > policy.min_answer_chars:
+    if len(text) < policy.min_answer_chars and len(question) > 3 * policy.min_answer_chars:
         penalise(0.4, f"answer:short({len(text)})")
     opening = text[:200]
     hedges = [h for h in policy.hedges if h.casefold() in opening.casefold()]

@@ -143,7 +143,7 @@ class RouterPolicy(_Strict):
     classifier_k: int = Field(default=7, ge=1)  # knn only
     classifier_c: float = Field(default=3.0, gt=0)  # logistic: inverse regularisation
     confidence_threshold: float = Field(default=0.45, ge=0, le=1)
-    min_answer_chars: int = Field(default=20, ge=0)
+    min_answer_chars: int = Field(default=12, ge=0)  # shorter, to a real question, is suspect
     hedges: list[str] = Field(default_factory=lambda: list(DEFAULT_HEDGES))
     sticky_turns: int = Field(default=2, ge=0)
 
@@ -213,6 +213,71 @@ class SlackSection(_Strict):
     suggested_prompts: list[str] | None = Field(default=None, max_length=4)
 
 
+class LedgerSection(_Strict):
+    """The usage ledger: one SQLite file under the data folder."""
+
+    file: str = "ledger.sqlite3"
+    text_retention_days: int = Field(default=30, ge=0)  # 0: never store message text
+    synchronous: Literal["normal", "full"] = "normal"  # "full" also survives power loss
+    max_wait_ms: float = Field(default=2000, gt=0)  # longest a reply waits for its row
+
+
+Period = Literal["day", "week", "month"]
+
+
+class DigestSchedule(_Strict):
+    cron: str = Field(min_length=1)  # minute hour day month day_of_week
+    period: Period | None = None  # defaults to [digests] period
+
+
+class DigestTarget(_Strict):
+    platform: str = Field(min_length=1)
+    channel: str = Field(min_length=1)
+    workspace: str | None = None  # set: the digest covers only this workspace or guild
+    chart: bool = True
+
+
+class DigestsSection(_Strict):
+    """Cost digests: when they are posted, what they cover and where they go."""
+
+    timezone: str = "UTC"
+    period: Period = "week"
+    schedules: list[DigestSchedule] = Field(default_factory=list)
+    targets: list[DigestTarget] = Field(default_factory=list)
+    grace_hours: float = Field(default=12.0, ge=0)  # a missed run is posted this late at most
+    retry_minutes: float = Field(default=10.0, gt=0)  # after a failed post
+    top_reasons: int = Field(default=3, ge=0)
+    command_scope: Literal["workspace", "all"] = "workspace"  # what `/tutor cost` covers
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cron_strings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("schedules"), list):
+            data = data | {
+                "schedules": [{"cron": s} if isinstance(s, str) else s for s in data["schedules"]]
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _valid_zone_and_crons(self) -> DigestsSection:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {self.timezone!r} (e.g. Europe/Paris)") from None
+        for schedule in self.schedules:
+            try:
+                CronTrigger.from_crontab(schedule.cron, timezone=zone)
+            except ValueError as exc:
+                raise ValueError(
+                    f"bad cron {schedule.cron!r} (minute hour day month day_of_week): {exc}"
+                ) from None
+        return self
+
+
 class Secrets(BaseModel):
     """Credentials from the environment; SecretStr keeps them out of reprs and logs."""
 
@@ -236,6 +301,8 @@ class Settings(_Strict):
     prices: PricesSection = PricesSection()
     discord: DiscordSection = DiscordSection()
     slack: SlackSection = SlackSection()
+    ledger: LedgerSection = LedgerSection()
+    digests: DigestsSection = DigestsSection()
     # Filled by load_config, not read from the file.
     config_path: Path = Path("config.toml")
     data_dir: Path = Path("data")

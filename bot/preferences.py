@@ -42,3 +42,9 @@ class MemoryPreferences:
             self._private.add(key)
         else:
             self._private.discard(key)
+
+    def forget_user(self, platform: str, workspace: str | None, user: str) -> None:
+        """Drop a learner's tier and privacy choice."""
+        key = (platform, workspace or "", user)
+        self._tiers.pop(key, None)
+        self._private.discard(key)

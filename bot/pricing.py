@@ -30,6 +30,28 @@ class Pricing:
             return None
         return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
 
+    def saved_usd(
+        self, tier: str, model_name: str, input_tokens: int, output_tokens: int
+    ) -> float | None:
+        """What a local answer's tokens would have cost on the tier's cloud model.
+
+        A cloud answer (or none) saves nothing. ``None`` when the tier has no cloud
+        model in its chain or that model has no price: the saving is unknown, not 0.
+        """
+        if model_name not in self._settings.models or not self._settings.is_local(model_name):
+            return 0.0
+        cloud = self.cloud_model(tier)
+        if cloud is None:
+            return None
+        return self.cost_usd(cloud, input_tokens, output_tokens)
+
+    def cloud_model(self, tier: str) -> str | None:
+        """The first cloud model in a tier's chain: what "all-cloud" would have used."""
+        if tier not in self._settings.tiers:
+            return None
+        chain = self._settings.chain(tier)
+        return next((name for name in chain if not self._settings.is_local(name)), None)
+
     def price(self, model_name: str) -> Price | None:
         table = self._settings.prices.models
         config = self._settings.models.get(model_name)

@@ -62,6 +62,7 @@ class _Answer:
     confidence: float | None = None
     notice: str | None = None
     fell_back: bool = False
+    held: bool = False  # generated without streaming; the sink has not seen it yet
 
 
 class Tutor:
@@ -138,8 +139,11 @@ class Tutor:
 
         gen, name = answer.generation, answer.model
         route = "local" if self.settings.is_local(name) else "cloud"
+        # History first: a learner who sees the answer may follow up at once.
         self.history.add(msg.conversation_key, question, gen.text)
         self._update_sticky(msg.conversation_key, route, decision, policy.sticky_turns)
+        if answer.held and sink is not None:
+            await sink.delta(gen.text)
         cost = self.pricing.cost_usd(name, gen.input_tokens, gen.output_tokens)
         if route == "cloud":
             self.budgets.add(tier, _user_key(msg), cost)
@@ -219,13 +223,20 @@ class Tutor:
     def _apply_channel_model(
         self, decision: Decision, prefs: Preferences, cloud: list[str], reasons: list[str]
     ) -> Decision:
-        """A moderator's model for the channel goes first; a cloud one makes the route cloud."""
+        """A moderator's model for the channel answers first, and its kind sets the route.
+
+        A local one still passes the confidence gate, so weak answers can escalate.
+        """
         if prefs.model not in self.settings.models:
             return decision
         reasons.append(f"channel-model:{prefs.model}")
-        if not self.settings.is_local(prefs.model) and prefs.model in cloud:
-            return Decision("cloud", decision.reasons, decision.task, decision.classifier_score)
-        return decision
+        if self.settings.is_local(prefs.model):
+            route = "local"
+        elif prefs.model in cloud:
+            route = "cloud"
+        else:  # a cloud model, but this message may not go to the cloud
+            return decision
+        return Decision(route, decision.reasons, decision.task, decision.classifier_score)
 
     def _task_models(
         self, decision: Decision, local: list[str], cloud: list[str], reasons: list[str]
@@ -306,8 +317,7 @@ class Tutor:
             if escalated is not None:
                 return escalated
             answer.notice, answer.fell_back = CLOUD_DOWN_NOTICE, True
-        if cloud and sink is not None:
-            await sink.delta(answer.generation.text)
+        answer.held = bool(cloud)
         return answer
 
     def _assess(

@@ -315,7 +315,11 @@ async def test_a_5000_character_answer_with_code_is_split_with_fences_balanced(
 
 
 async def test_a_very_long_answer_arrives_as_a_file_with_a_summary(server, learner, settings):
-    text = "\n\n".join(f"Paragraph {i}. " + "Lists are useful. " * 40 for i in range(20))
+    # Long (about 20,000 characters), but not a repetition loop the confidence gate rejects.
+    words = [f"item{(i * 7919) % 4001}" for i in range(2400)]
+    text = "\n\n".join(
+        f"Paragraph {i}. " + " ".join(words[i * 120 : i * 120 + 120]) + "." for i in range(20)
+    )
     core = Core(settings, local=Script(text))
     async with running(server, core.handle, core.commands):
         await server.post_message("tell me everything", author=learner, mention_bot=True)
@@ -336,7 +340,7 @@ async def test_everyone_in_model_output_never_pings(server, learner, settings):
         await server.wait_for(lambda c: "@original" in c.path and "ask" in content(c))
     writes = bot_writes(server) + server.webhook_calls(token) + server.callbacks(token)
     with_text = [c for c in writes if content(c)]
-    assert len(with_text) >= 3  # sent, edited, the slash command's answer
+    assert len(with_text) >= 2  # the mention's answer and the slash command's answer
     for call in with_text:
         body = call.json["data"] if call.path.endswith("callback") else call.json
         assert body["allowed_mentions"]["parse"] == []
@@ -350,6 +354,10 @@ async def test_everyone_in_model_output_never_pings(server, learner, settings):
 async def test_a_model_failing_mid_stream_shows_the_notice(server, learner, settings):
     broken = Script("This answer will break", fail=ModelServerError("local", "boom"), fail_after=2)
     core = Core(settings, local=broken, tiny=Script("A complete answer."))
+    # Local answers stream only when no cloud model may take over: a local-only learner.
+    await core.tutor.preferences.set_local_only(
+        "discord", str(server.guild_id), learner["id"], True
+    )
     async with running(server, core.handle, core.commands):
         await server.post_message("question", author=learner, mention_bot=True)
         await answered(server, "A complete answer.")
@@ -527,7 +535,7 @@ async def test_model_set_persists_across_a_restart(server, learner, settings, tm
     async with running(server, core.handle, core.commands):
         await server.post_message("who answers?", author=learner, mention_bot=True)
         await answered(server, "Tiny answers now.")
-        token = await server.interact(["model", "show"], user=learner)
+        token = await server.interact(["model", "show"], user=moderator, permissions=MANAGE_GUILD)
         (show,) = await server.wait_for(lambda c: token in c.path)
     assert len(server.identifies) == 2
     assert core.replies[0].model == "tiny" and core.models["local"].calls == []
@@ -538,7 +546,11 @@ async def test_model_autocomplete_lists_models_with_their_health(server, learner
     core = Core(settings)
     async with running(server, core.handle, core.commands):
         token = await server.interact(
-            ["model", "set"], {"model": "t"}, user=learner, autocomplete="model"
+            ["model", "set"],
+            {"model": "t"},
+            user=learner,
+            autocomplete="model",
+            permissions=MANAGE_GUILD,
         )
         (callback,) = await server.wait_for(lambda c: token in c.path)
     assert callback.json["type"] == 8

@@ -1,0 +1,129 @@
+"""Digest computation over one million ledger rows.
+
+Fills a temporary ledger with 1,000,000 interactions in one month (and 200,000 in
+the month before, for the comparison), inserted with executemany through the
+ledger's own schema and rollup trigger, then times building the monthly digest
+(all figures, both months, every tier) and, separately, drawing its chart.
+
+    python bench/digest.py [--quick]     # --quick: 200,000 rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.config import load_config
+from bot.digest_chart import render_chart
+from bot.digest_service import Digests
+from bot.digest_windows import complete_window
+from bot.ledger import COLUMNS, INSERT, Ledger
+from tests.conftest import TEST_CONFIG, write_config
+from tests.ledger_helpers import cloud, interaction
+
+GOAL_S = 2.0
+LEARNERS = 8000  # as many as the founder in design.md has
+WORKSPACES = 5
+ZONE = ZoneInfo("Europe/Paris")
+CONFIG = TEST_CONFIG + '\n[digests]\ntimezone = "Europe/Paris"\n'
+
+
+def templates(ledger: Ledger, n: int = 3000) -> list[tuple[object, ...]]:
+    """Realistic rows: 75% local, tiers 70/30, some failures and unpriced answers."""
+    rnd = random.Random(5)
+    rows = []
+    for _ in range(n):
+        tier = "free" if rnd.random() < 0.7 else "enterprise"
+        kind = rnd.random()
+        common = {
+            "tier": tier,
+            "tokens": (rnd.randint(50, 3000), rnd.randint(20, 800)),
+            "latency_ms": rnd.lognormvariate(6.8, 0.7),
+        }
+        if kind < 0.2:
+            item = cloud(0, reasons=(rnd.choice(["rule:code", "low-confidence:0.2"]),), **common)
+        elif kind < 0.22:
+            item = interaction(0, model="none", outcome="failed", **common)
+        else:
+            item = interaction(0, **common)
+        rows.append(ledger.row(item))
+    return rows
+
+
+def fill(path: Path, ledger: Ledger, start: float, end: float, rows: int) -> None:
+    """``rows`` interactions spread evenly over [start, end), from LEARNERS learners."""
+    pool = templates(ledger)
+    step = (end - start) / rows
+    ws, user = COLUMNS.index("workspace"), COLUMNS.index("user")
+    assert user == ws + 2  # workspace, channel, user
+
+    def row(i: int) -> tuple[object, ...]:
+        t, learner = pool[i % len(pool)], (i * 7919) % LEARNERS
+        return (start + i * step, *t[1:ws], f"g{learner % WORKSPACES}", t[ws + 1],
+                f"u{learner}", *t[user + 1 :])  # fmt: skip
+
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA cache_size = -262144")  # 256 MB: the indexes stay in memory
+        db.executemany(INSERT, (row(i) for i in range(rows)))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="200,000 rows")
+    args = parser.parse_args()
+    rows = 200_000 if args.quick else 1_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_config(write_config(Path(tmp), CONFIG), {})
+        path = Path(tmp) / "ledger.sqlite3"
+        ledger = await Ledger(settings, path=path, purge_every_s=None).open()
+        await ledger.aclose()  # the schema, migrated
+        october = complete_window("month", datetime(2026, 11, 3, tzinfo=ZONE), ZONE)
+        september = october.previous()
+        t0 = time.perf_counter()
+        fill(path, ledger, september.start_ts, september.end_ts, rows // 5)
+        fill(path, ledger, october.start_ts, october.end_ts, rows)
+        print(f"inserted {rows + rows // 5:,} rows in {time.perf_counter() - t0:.1f} s")
+
+        async with Ledger(settings, path=path, purge_every_s=None) as ledger:
+            digests = Digests(settings, ledger)
+            timings, digest = [], None
+            for _ in range(5):
+                t0 = time.perf_counter()
+                digest = await digests.build(october)
+                timings.append(time.perf_counter() - t0)
+            assert digest is not None
+            charts = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                png = await asyncio.to_thread(render_chart, digest)
+                charts.append(time.perf_counter() - t0)
+    total = digest.total[0]
+    print(
+        f"digest of {digest.window.label}: {total.questions:,} questions, "
+        f"{total.learners:,} learners, {len(digest.tiers)} tiers, vs "
+        f"{digest.total[1].questions:,} the month before"
+    )
+    print(
+        f"digest computation: median {statistics.median(timings):.3f} s, "
+        f"min {min(timings):.3f} s over {len(timings)} runs (goal < {GOAL_S:.0f} s)"
+    )
+    print(
+        f"chart (PNG, {len(png) // 1024} KB): median {statistics.median(charts):.3f} s "
+        f"(first draw includes importing matplotlib: {charts[0]:.3f} s)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

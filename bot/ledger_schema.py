@@ -1,0 +1,293 @@
+"""The ledger's SQLite schema, as numbered migrations applied at start-up.
+
+``PRAGMA user_version`` holds the schema version. Each migration runs in one
+``BEGIN IMMEDIATE`` transaction together with the version bump, so a crash mid-way
+leaves the previous version intact, and two processes starting at once migrate once.
+A migration never changes once released: add a new one instead.
+
+Digests read rollups (15-minute and daily aggregates kept up to date by a trigger),
+not the raw rows, so they cost the same however long the ledger grows. The rollups
+are anonymous (no user ids): they survive text retention and forgetting a learner.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aiosqlite
+
+QUARTER_S = 900  # rollup granularity: every real timezone offset is a multiple of 15 minutes
+DAY_S = 86_400
+_LATENCY_STEP = math.log(1.02)  # histogram buckets are 2% wide: percentiles within 1%
+_NUMERIC = re.compile(r"^[\d.<>=+-]+$")
+
+
+class SchemaError(Exception):
+    """The database cannot be used by this version of the bot."""
+
+
+def latency_bucket(ms: float) -> int:
+    """The latency histogram bucket of a duration in milliseconds."""
+    return math.floor(math.log(max(ms, 1.0)) / _LATENCY_STEP)
+
+
+def bucket_ms(bucket: int) -> float:
+    """The middle of a latency bucket, in milliseconds (within 1% of any value in it)."""
+    return math.exp((bucket + 0.5) * _LATENCY_STEP)
+
+
+def escalation_keys(reasons: Sequence[str]) -> list[str]:
+    """Why a cloud model answered, as countable keys.
+
+    The tier tag is dropped and numeric details are cut (``low-confidence:0.31``
+    counts as ``low-confidence``). A cloud answer with no other reason came from a
+    tier whose chain puts the cloud first: ``tier-chain``.
+    """
+    keys: list[str] = []
+    for reason in reasons:
+        if reason.startswith("tier:"):
+            continue
+        key = ":".join(p for p in reason.split(":") if p and not _NUMERIC.match(p))
+        if key and key not in keys:
+            keys.append(key)
+    return keys or ["tier-chain"]
+
+
+def _escalation_keys_json(reasons: str | None) -> str:
+    try:
+        parsed = json.loads(reasons or "[]")
+    except ValueError:
+        parsed = []
+    return json.dumps(escalation_keys([str(r) for r in parsed] if isinstance(parsed, list) else []))
+
+
+# Functions the migrations call (to fill derived columns of existing rows).
+SQL_FUNCTIONS: dict[str, tuple[int, Callable[..., Any]]] = {
+    "latency_bucket": (1, lambda ms: None if ms is None else latency_bucket(ms)),
+    "escalation_keys": (1, _escalation_keys_json),
+}
+
+_V1 = [
+    """CREATE TABLE interactions (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,              -- unix seconds
+        tier TEXT NOT NULL,
+        route TEXT NOT NULL,           -- local | cloud
+        model TEXT NOT NULL,           -- configured model name; 'none' when nothing answered
+        outcome TEXT NOT NULL,         -- answered | fell_back | failed
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cost_usd REAL,                 -- NULL: the model has no price in config
+        saved_usd REAL,                -- NULL: no priced cloud model to compare with
+        latency_ms REAL NOT NULL,
+        ttft_ms REAL,
+        confidence REAL,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,       -- '' where there is none (console, DMs)
+        channel TEXT NOT NULL,
+        user TEXT NOT NULL,
+        reasons TEXT NOT NULL,         -- JSON list, as the tutor gave them
+        correlation_id TEXT NOT NULL,
+        text TEXT                      -- the learner's message; NULL once purged
+    )""",
+    "CREATE INDEX interactions_at ON interactions(at)",
+    "CREATE INDEX interactions_learner ON interactions(platform, workspace, user, tier, at)",
+    "CREATE INDEX interactions_text_at ON interactions(at) WHERE text IS NOT NULL",
+    """CREATE TABLE channel_models (
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        channel TEXT NOT NULL,         -- '' for the whole server
+        model TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (platform, workspace, channel)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE learner_preferences (
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        user TEXT NOT NULL,
+        tier TEXT,
+        local_only INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (platform, workspace, user)
+    ) WITHOUT ROWID""",
+]
+
+# Fills empty rollups from the raw rows; the trigger below keeps them current after that.
+_FILL_ROLLUPS = [
+    """INSERT INTO learners (platform, workspace, user, first_at, last_at)
+        SELECT platform, workspace, user, min(at), max(at) FROM interactions
+        GROUP BY 1, 2, 3 ON CONFLICT (platform, workspace, user) DO UPDATE SET
+            first_at = min(first_at, excluded.first_at),
+            last_at = max(last_at, excluded.last_at)""",
+    """INSERT INTO usage_q
+        SELECT CAST(at / 900 AS INTEGER), tier, model, route, outcome, platform, workspace,
+               count(*), sum(input_tokens), sum(output_tokens),
+               total(cost_usd), sum(cost_usd IS NULL), total(saved_usd), sum(saved_usd IS NULL)
+        FROM interactions GROUP BY 1, 2, 3, 4, 5, 6, 7""",
+    """INSERT INTO reasons_q
+        SELECT CAST(i.at / 900 AS INTEGER), i.tier, r.value, i.platform, i.workspace, count(*)
+        FROM interactions AS i, json_each(i.escalations) AS r GROUP BY 1, 2, 3, 4, 5""",
+    """INSERT INTO latency_q
+        SELECT CAST(at / 900 AS INTEGER), tier, latency_bucket, platform, workspace, count(*)
+        FROM interactions WHERE latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4, 5""",
+    """INSERT INTO latency_d
+        SELECT CAST(at / 86400 AS INTEGER), tier, latency_bucket, platform, workspace, count(*)
+        FROM interactions WHERE latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4, 5""",
+]
+
+_V2 = [
+    # Derived per row at record time, so the trigger and the digests need no functions.
+    "ALTER TABLE interactions ADD COLUMN latency_bucket INTEGER",  # NULL: nothing answered
+    "ALTER TABLE interactions ADD COLUMN escalations TEXT",  # JSON keys, cloud answers only
+    "UPDATE interactions SET latency_bucket = latency_bucket(latency_ms) WHERE model != 'none'",
+    """UPDATE interactions SET escalations = escalation_keys(reasons)
+        WHERE route = 'cloud' AND model != 'none'""",
+    """CREATE TABLE learners (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        user TEXT NOT NULL,
+        first_at REAL NOT NULL,        -- so a digest only looks at learners active around it
+        last_at REAL NOT NULL,
+        UNIQUE (platform, workspace, user)
+    )""",
+    # Keys in the order digests group by (workspace last), so SQLite aggregates in one pass.
+    """CREATE TABLE usage_q (
+        q INTEGER NOT NULL,            -- floor(at / 900): a quarter-hour
+        tier TEXT NOT NULL,
+        model TEXT NOT NULL,
+        route TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        questions INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,        -- known costs only
+        unknown_cost INTEGER NOT NULL, -- rows whose cost is unknown
+        saved_usd REAL NOT NULL,
+        unknown_saved INTEGER NOT NULL,
+        PRIMARY KEY (q, tier, model, route, outcome, platform, workspace)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE reasons_q (
+        q INTEGER NOT NULL,
+        tier TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (q, tier, reason, platform, workspace)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE latency_q (
+        q INTEGER NOT NULL,
+        tier TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (q, tier, bucket, platform, workspace)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE latency_d (
+        day INTEGER NOT NULL,          -- floor(at / 86400): a UTC day
+        tier TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (day, tier, bucket, platform, workspace)
+    ) WITHOUT ROWID""",
+    """CREATE TRIGGER interactions_rollup AFTER INSERT ON interactions BEGIN
+        INSERT INTO learners (platform, workspace, user, first_at, last_at)
+            VALUES (NEW.platform, NEW.workspace, NEW.user, NEW.at, NEW.at)
+            ON CONFLICT (platform, workspace, user) DO UPDATE SET
+                first_at = min(first_at, excluded.first_at),
+                last_at = max(last_at, excluded.last_at);
+        INSERT INTO usage_q VALUES (
+            CAST(NEW.at / 900 AS INTEGER), NEW.tier, NEW.model, NEW.route, NEW.outcome,
+            NEW.platform, NEW.workspace, 1, NEW.input_tokens, NEW.output_tokens,
+            coalesce(NEW.cost_usd, 0), NEW.cost_usd IS NULL,
+            coalesce(NEW.saved_usd, 0), NEW.saved_usd IS NULL)
+            ON CONFLICT (q, tier, model, route, outcome, platform, workspace) DO UPDATE SET
+                questions = questions + 1,
+                input_tokens = input_tokens + excluded.input_tokens,
+                output_tokens = output_tokens + excluded.output_tokens,
+                cost_usd = cost_usd + excluded.cost_usd,
+                unknown_cost = unknown_cost + excluded.unknown_cost,
+                saved_usd = saved_usd + excluded.saved_usd,
+                unknown_saved = unknown_saved + excluded.unknown_saved;
+        INSERT INTO reasons_q
+            SELECT CAST(NEW.at / 900 AS INTEGER), NEW.tier, value, NEW.platform, NEW.workspace, 1
+            FROM json_each(NEW.escalations) WHERE true
+            ON CONFLICT (q, tier, reason, platform, workspace) DO UPDATE SET n = n + 1;
+        INSERT INTO latency_q
+            SELECT CAST(NEW.at / 900 AS INTEGER), NEW.tier, NEW.latency_bucket,
+                   NEW.platform, NEW.workspace, 1
+            WHERE NEW.latency_bucket IS NOT NULL
+            ON CONFLICT (q, tier, bucket, platform, workspace) DO UPDATE SET n = n + 1;
+        INSERT INTO latency_d
+            SELECT CAST(NEW.at / 86400 AS INTEGER), NEW.tier, NEW.latency_bucket,
+                   NEW.platform, NEW.workspace, 1
+            WHERE NEW.latency_bucket IS NOT NULL
+            ON CONFLICT (day, tier, bucket, platform, workspace) DO UPDATE SET n = n + 1;
+    END""",
+    *_FILL_ROLLUPS,  # from the rows recorded so far
+    """CREATE TABLE digest_posts (
+        period_key TEXT NOT NULL,      -- e.g. week:2026-11-02
+        target TEXT NOT NULL,          -- platform:workspace:channel
+        status TEXT NOT NULL,          -- pending | sent | failed
+        run_id TEXT NOT NULL,          -- the process that claimed it
+        claimed_at REAL NOT NULL,
+        posted_at REAL,
+        text TEXT,
+        error TEXT,
+        PRIMARY KEY (period_key, target)
+    ) WITHOUT ROWID""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
+LATEST = len(MIGRATIONS)
+
+# Recomputes every rollup from the raw rows (after a bulk load that bypassed the trigger).
+REBUILD_ROLLUPS = [
+    *(f"DELETE FROM {table}" for table in ("usage_q", "reasons_q", "latency_q", "latency_d")),
+    *_FILL_ROLLUPS,
+]
+
+
+async def register_functions(db: aiosqlite.Connection) -> None:
+    for name, (arity, func) in SQL_FUNCTIONS.items():
+        await db.create_function(name, arity, func, deterministic=True)
+
+
+async def schema_version(db: aiosqlite.Connection) -> int:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(db: aiosqlite.Connection, target: int = LATEST) -> int:
+    """Bring the database up to schema ``target``; returns the version it is now at."""
+    found = await schema_version(db)
+    if found > LATEST:
+        raise SchemaError(
+            f"the ledger has schema version {found}, newer than this bot knows ({LATEST}); "
+            "upgrade the bot or point TUTOR_DATA_DIR elsewhere"
+        )
+    if found >= target:
+        return found
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        current = await schema_version(db)  # another process may have migrated meanwhile
+        for version in range(current + 1, target + 1):
+            for statement in MIGRATIONS[version - 1]:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {version}")
+        await db.commit()
+    except BaseException:
+        await db.rollback()
+        raise
+    return await schema_version(db)
