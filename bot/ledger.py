@@ -80,6 +80,7 @@ COLUMNS = (
     "text",
     "latency_bucket",
     "escalations",
+    "answer",
 )
 INSERT = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -258,6 +259,7 @@ class Ledger:
             _clean(msg.text, self._text_chars) if self._keep_text else None,
             latency_bucket(_finite(reply.latency_ms) or 0.0) if answered else None,
             escalations,
+            reply.text if escalations is not None and self._keep_text else None,
         )
 
     # --- other writes -----------------------------------------------------------------------
@@ -311,7 +313,8 @@ class Ledger:
         while True:
             (count,) = await self.write(
                 (
-                    "UPDATE interactions SET text = NULL WHERE id IN (SELECT id FROM interactions"
+                    "UPDATE interactions SET text = NULL, answer = NULL WHERE id IN"
+                    " (SELECT id FROM interactions"
                     " WHERE text IS NOT NULL AND at < ? LIMIT ?)",
                     (cutoff, PURGE_CHUNK),
                 )

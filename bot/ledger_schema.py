@@ -248,7 +248,13 @@ _V2 = [
     ) WITHOUT ROWID""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+_V3 = [
+    # The cloud's answer to an escalated question, for `tutor export-finetune`; purged
+    # together with the message text.
+    "ALTER TABLE interactions ADD COLUMN answer TEXT",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 LATEST = len(MIGRATIONS)
 
 # Recomputes every rollup from the raw rows (after a bulk load that bypassed the trigger).

@@ -150,11 +150,11 @@ async def test_a_fresh_database_is_at_the_latest_schema_in_wal_mode(ledger):
     assert set(ROLLUPS) <= tables
 
 
-async def test_migrates_from_the_previous_version_keeping_and_rolling_up_old_rows(settings):
+async def test_migrates_from_version_1_keeping_and_rolling_up_old_rows(settings):
     path = settings.data_dir / settings.ledger.file
     path.parent.mkdir(parents=True)
     async with aiosqlite.connect(path) as db:
-        assert await migrate(db, target=LATEST - 1) == LATEST - 1
+        assert await migrate(db, target=1) == 1
         for i, (route, model, cost) in enumerate(
             [("local", "local", 0.0), ("cloud", "cloud", 0.002), ("cloud", "cloud", None)]
         ):
@@ -335,3 +335,32 @@ def test_escalation_keys_drop_the_tier_and_numbers():
     ]
     assert escalation_keys(["tier:pro", "failover:gpt-4o:timeout"]) == ["failover:gpt-4o:timeout"]
     assert escalation_keys(["tier:enterprise"]) == ["tier-chain"]
+
+
+async def test_migrates_from_version_2_adding_the_cloud_answer_column(settings):
+    path = settings.data_dir / settings.ledger.file
+    path.parent.mkdir(parents=True)
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        await ledger.record(cloud(NOW, correlation_id="before"))
+    async with aiosqlite.connect(path) as db:  # back to version 2, as an older bot left it
+        await db.execute("ALTER TABLE interactions DROP COLUMN answer")
+        await db.execute("PRAGMA user_version = 2")
+        await db.commit()
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        assert await rows(ledger, "PRAGMA user_version") == [(LATEST,)]
+        await ledger.record(cloud(NOW + 1, correlation_id="after"))
+        await ledger.record(interaction(NOW + 2, correlation_id="local"))
+        assert await rows(
+            ledger, "SELECT correlation_id, answer FROM interactions ORDER BY id"
+        ) == [
+            ("before", None),
+            ("after", "An answer."),  # cloud answers are kept for fine-tuning
+            ("local", None),
+        ]
+
+
+async def test_cloud_answers_are_purged_with_the_message_text(ledger, settings):
+    days = settings.ledger.text_retention_days
+    await ledger.record(cloud(NOW - (days + 1) * 86400, correlation_id="old"))
+    assert await ledger.purge_text(now=NOW) == 1
+    assert await rows(ledger, "SELECT text, answer FROM interactions") == [(None, None)]
