@@ -14,7 +14,8 @@ from bot.digest_scheduler import DigestScheduler
 from bot.digest_service import Digests
 from bot.ledger import Ledger
 from bot.models.registry import ModelRegistry
-from bot.ports import Adapter, ChatModel, PreferenceStore
+from bot.ports import Adapter, ChatModel, Embedder, PreferenceStore
+from bot.router import ExampleClassifier, Router
 from bot.tutor import Tutor
 
 if TYPE_CHECKING:
@@ -26,14 +27,24 @@ log = logging.getLogger(__name__)
 class BotApp:
     """``async with BotApp(settings) as app: await app.tutor.handle(msg)``."""
 
-    def __init__(self, settings: Settings, *, models: Mapping[str, ChatModel] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        models: Mapping[str, ChatModel] | None = None,
+        embedder: Embedder | None = None,
+        warm_router: bool = False,
+    ):
         self.settings = settings
         self._models = models
+        self.embedder = embedder
+        self._warm_router = warm_router
         self._stack = contextlib.AsyncExitStack()
         self.registry: ModelRegistry
         self.preferences: PreferenceStore
         self.ledger: Ledger
         self.digests: Digests
+        self.router: Router
         self.tutor: Tutor
         self.commands: Commands
 
@@ -47,8 +58,15 @@ class BotApp:
             self._stack.push_async_callback(self.ledger.aclose)  # writes queued rows first
             self.preferences = self.ledger.preferences
             self.digests = Digests(self.settings, self.ledger)
+            self.router = self._build_router()
+            if self._warm_router:
+                await self.warm_router()
             self.tutor = Tutor(
-                self.settings, self.registry, ledger=self.ledger, preferences=self.preferences
+                self.settings,
+                self.registry,
+                ledger=self.ledger,
+                preferences=self.preferences,
+                router=self.router,
             )
             self.tutor.budgets.seed(*await self.ledger.month_spend())
             self.commands = Commands(
@@ -84,8 +102,35 @@ class BotApp:
         tier = tier or self.settings.routing.default_tier
         return [name for name in self.settings.chain(tier) if self.settings.is_local(name)]
 
+    def _build_router(self) -> Router:
+        """The router, with the example classifier when there is an embedder for it."""
+        config = self.settings.router
+        if config.classifier == "off" or self.embedder is None:
+            return Router()
+        path = self.settings.config_path.parent / self.settings.routing.examples
+        if not path.is_file():
+            log.warning("no routing examples at %s: routing by rules alone", path)
+            return Router()
+        try:
+            classifier = ExampleClassifier.from_jsonl(
+                self.embedder, path, method=config.classifier, regularisation=config.classifier_c
+            )
+        except ValueError as exc:
+            raise ConfigError(f"routing.examples: {exc}") from None
+        return Router(classifier)
+
+    async def warm_router(self) -> None:
+        """Embed the routing examples now rather than on the first question."""
+        if self.router.classifier is not None:
+            try:
+                await self.router.classifier.warm()
+            except Exception:
+                log.exception("the routing classifier could not start; routing by rules alone")
+                self.router.classifier = None
+
     async def warm(self, tier: str | None = None) -> None:
         """Preload the tier's local models; the ones that fail are skipped until they recover."""
+        await self.warm_router()
         await self.registry.warm(self.local_models(tier))
         for name, health in self.registry.health().items():
             if not health.healthy:

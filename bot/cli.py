@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bot import cli_router
 from bot.app import BotApp
 from bot.config import ConfigError, Settings, load_config
 from bot.digest_windows import PERIODS
@@ -111,6 +112,7 @@ async def cmd_forget_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    **cli_router.COMMANDS,
     "ask": cmd_ask,
     "chat": cmd_chat,
     "digest": cmd_digest,
@@ -143,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="the usage ledger as tables")
     stats.add_argument("--period", choices=PERIODS, default="week")
 
+    cli_router.add_parsers(sub)
     forget = sub.add_parser("forget-user", help="delete a learner's recorded data")
     forget.add_argument("user")
     forget.add_argument("--platform", required=True, help="e.g. discord, slack, console")

@@ -71,7 +71,9 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
 def match_phrases(text: str, phrases: Sequence[str]) -> list[str]:
     """The phrases found in ``text`` as whole words, ignoring case (Unicode case folding)."""
     folded = text.casefold()
-    return [p for p in phrases if p.strip() and _phrase_pattern(p).search(folded)]
+    found = [p for p in phrases if p.strip() and _phrase_pattern(p).search(folded)]
+    # "in detail" adds nothing once "explain in detail" matched
+    return [p for p in found if not any(p != q and p.casefold() in q.casefold() for q in found)]
 
 
 def rule_reasons(shape: MessageShape, policy: RouterPolicy) -> list[str]:
