@@ -15,6 +15,7 @@ import logging
 import os
 import stat
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,45 +231,47 @@ class Ingestor:
     async def _embed_and_write(self, changed: list[_Prepared], report: IngestReport) -> None:
         """Embed in batches across files; each file is written once all its vectors exist."""
         texts = [c.embedding_text(p.record.lesson) for p in changed for c in p.chunks]
-        embedding = self.progress.task("Embedding", len(texts))
+        task = self.progress.task("Embedding", len(texts))
+        warm = getattr(self.embedder, "warm", None)
+        if warm is not None:
+            await warm()  # a model load is not embedding throughput
+        pending = deque(changed)  # files still waiting for their vectors, in order
         vectors: list[list[float]] = []
-        written = 0  # how many of ``changed`` are in the index
         started = time.perf_counter()
         try:
             for start in range(0, len(texts), EMBED_BATCH):
                 batch = texts[start : start + EMBED_BATCH]
-                try:
-                    got = await self.embedder.embed(batch)
-                except Exception as exc:
-                    raise _Stop(f"embedding failed ({self.embedder.name}): {exc}") from exc
-                if len(got) != len(batch):
-                    raise _Stop(f"the embedder returned {len(got)} vectors for {len(batch)} texts")
-                vectors.extend(got)
-                self.progress.advance(embedding, len(batch))
-                while written < len(changed) and report.chunks + len(
-                    changed[written].chunks
-                ) <= len(vectors):
-                    prepared = changed[written]
-                    begin = report.chunks
-                    try:
-                        await asyncio.to_thread(
-                            self.index.replace_file,
-                            prepared.record,
-                            prepared.chunks,
-                            vectors[begin : begin + len(prepared.chunks)],
-                        )
-                    except Exception as exc:
-                        raise _Stop(f"indexing failed: {type(exc).__name__}: {exc}") from exc
+                vectors.extend(await self._embed(batch))
+                self.progress.advance(task, len(batch))
+                while pending and report.chunks + len(pending[0].chunks) <= len(vectors):
+                    prepared = pending[0]
+                    end = report.chunks + len(prepared.chunks)
+                    await self._write(prepared, vectors[report.chunks : end])
                     report.indexed += 1
-                    report.chunks += len(prepared.chunks)
-                    written += 1
+                    report.chunks = end
+                    pending.popleft()
         except _Stop as stop:
             log.error("%s", stop.reason, exc_info=stop.__cause__)
-            report.failed.extend(
-                FileProblem(str(p.found.path), stop.reason) for p in changed[written:]
-            )
+            report.failed.extend(FileProblem(str(p.found.path), stop.reason) for p in pending)
         finally:
             report.embed_seconds = time.perf_counter() - started
+
+    async def _embed(self, batch: list[str]) -> list[list[float]]:
+        try:
+            vectors = await self.embedder.embed(batch)
+        except Exception as exc:  # any failure of the embedder ends this run, cleanly
+            raise _Stop(f"embedding failed ({self.embedder.name}): {exc}") from exc
+        if len(vectors) != len(batch):
+            raise _Stop(f"the embedder returned {len(vectors)} vectors for {len(batch)} texts")
+        return vectors
+
+    async def _write(self, prepared: _Prepared, vectors: list[list[float]]) -> None:
+        try:
+            await asyncio.to_thread(
+                self.index.replace_file, prepared.record, prepared.chunks, vectors
+            )
+        except Exception as exc:
+            raise _Stop(f"indexing failed: {type(exc).__name__}: {exc}") from exc
 
 
 class _Stop(Exception):

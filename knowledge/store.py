@@ -55,6 +55,8 @@ STOPWORDS = frozenset(
     what what's whats when where which who why will would you your""".split()  # noqa: SIM905
 )
 MAX_QUERY_TERMS = 24
+COMMON_SHARE = 0.05
+COMMON_MIN = 1000
 _TERM = re.compile(r"\w+")
 
 
@@ -178,36 +180,50 @@ class CourseStore:
         common word matched alone does not look like a strong keyword match, while a rare
         one (an error name, a function name) counts for much. A term found nowhere in the
         course gets the highest weight: the course does not speak of it.
+
+        In a large index, terms that occur in a big share of it (COMMON_SHARE, and more
+        than COMMON_MIN chunks) are left out of the BM25 candidate search: they barely
+        move BM25 but dominate its cost. They still count in ``coverage``.
         """
         if not terms:
             return {}
-        match = " OR ".join(_quote(t) for t in terms)
         with self._lock:
+            total = self._db.execute("SELECT count(*) FROM chunk_rows").fetchone()[0]
+            counts = {
+                term: self._db.execute(
+                    "SELECT count(*) FROM chunk_text WHERE chunk_text MATCH ?", (_quote(term),)
+                ).fetchone()[0]
+                for term in terms
+            }
+            common = max(COMMON_SHARE * total, COMMON_MIN)
+            selective = [t for t in terms if 0 < counts[t] <= common]
+            if not selective:
+                present = [t for t in terms if counts[t]]
+                selective = sorted(present, key=counts.__getitem__)[:1]
+            if not selective:
+                return {}
             rows = self._db.execute(
                 "SELECT r.rowid, r.chunk_id, -bm25(chunk_text) FROM chunk_text "
                 "JOIN chunk_rows r ON r.rowid = chunk_text.rowid "
                 "WHERE chunk_text MATCH ? ORDER BY bm25(chunk_text) LIMIT ?",
-                (match, limit),
+                (" OR ".join(_quote(t) for t in selective), limit),
             ).fetchall()
-            if not rows:
-                return {}
-            total = self._db.execute("SELECT count(*) FROM chunk_rows").fetchone()[0]
+            weights = {
+                t: math.log((total - df + 0.5) / (df + 0.5) + 1.0) for t, df in counts.items()
+            }
             rowids = [row[0] for row in rows]
             marks = ",".join("?" * len(rowids))
             found = dict.fromkeys(rowids, 0.0)
-            weights = 0.0
             for term in terms:
-                df = self._db.execute(
-                    "SELECT count(*) FROM chunk_text WHERE chunk_text MATCH ?", (_quote(term),)
-                ).fetchone()[0]
-                weight = math.log((total - df + 0.5) / (df + 0.5) + 1.0)
-                weights += weight
+                if not counts[term]:
+                    continue
                 for (rowid,) in self._db.execute(
                     f"SELECT rowid FROM chunk_text WHERE chunk_text MATCH ? AND rowid IN ({marks})",
                     (_quote(term), *rowids),
                 ):
-                    found[rowid] += weight
-        return {chunk_id: (score, found[rowid] / weights) for rowid, chunk_id, score in rows}
+                    found[rowid] += weights[term]
+        total_weight = sum(weights.values())
+        return {chunk_id: (score, found[rowid] / total_weight) for rowid, chunk_id, score in rows}
 
     def count_chunks(self) -> int:
         with self._lock:

@@ -149,3 +149,20 @@ async def test_a_whole_course_through_the_ollama_embedder(tmp_path, ollama, cour
 
 def _dot(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+async def test_an_embedder_that_fails_mid_ingest_loses_nothing(tmp_path, ollama, course_copy):
+    settings = knowledge_settings(
+        tmp_path,
+        f'embedder = "ollama"\nembedding_model = "nomic-embed-text"\n'
+        f'embedding_host = "{ollama.url}"',
+    )
+    knowledge = CourseKnowledge(settings)
+    ollama.behaviour.status = 500
+    report = await knowledge.ingest([course_copy])
+    assert (report.indexed, report.total_chunks, len(report.failed)) == (0, 0, 3)
+    assert all("embedding failed (ollama/nomic-embed-text)" in p.reason for p in report.failed)
+    ollama.behaviour.status = None  # the server is back: the next run picks everything up
+    report = await knowledge.ingest([course_copy])
+    assert report.ok and report.indexed == 3 and report.total_chunks > 0
+    await knowledge.aclose()
