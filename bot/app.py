@@ -75,8 +75,8 @@ class BotApp:
         await self._stack.__aexit__(exc_type, exc, tb)
 
     async def _open_knowledge(self) -> CourseKnowledge | None:
-        """The course index, when the knowledge extra is installed (answers stay ungrounded
-        without one; CourseKnowledge logs how to build it)."""
+        """The course knowledge, when its extra is installed. Without an index answers are
+        ungrounded, and the log says how to build one."""
         try:
             from knowledge.service import CourseKnowledge
         except ImportError as exc:
@@ -84,7 +84,8 @@ class BotApp:
             return None
         knowledge = CourseKnowledge(self.settings, embedder=self._embedder)
         self._stack.push_async_callback(knowledge.aclose)
-        await knowledge.open()
+        if await knowledge.open() is None:
+            log.warning("answering without course material: %s", knowledge.problem)
         return knowledge
 
     async def _reindex(self, req: CommandRequest) -> CommandResult:

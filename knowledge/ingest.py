@@ -147,7 +147,7 @@ class Ingestor:
         report.total_chunks = await asyncio.to_thread(self.index.store.count_chunks)
         report.seconds = time.perf_counter() - started
         for problem in report.failed:
-            log.warning("could not ingest %s: %s", problem.path, problem.reason)
+            log.info("could not ingest %s: %s", problem.path, problem.reason)
         return report
 
     # --- finding files -------------------------------------------------------------------

@@ -18,7 +18,8 @@ def describe(report: IngestReport, *, markdown: bool = False) -> str:
     if report.chunks and report.embed_seconds > 0:
         lines.append(f"Embedding: {report.chunks / report.embed_seconds:.1f} chunks/s.")
     if report.unsupported:
-        lines.append(f"{report.unsupported} files of other types were left out.")
+        files = "file" if report.unsupported == 1 else "files"
+        lines.append(f"{report.unsupported} {files} of other types left out.")
     path = "`{}`" if markdown else "{}"
     for label, problems in (("skipped", report.skipped), ("FAILED", report.failed)):
         for problem in problems[:MAX_LISTED]:

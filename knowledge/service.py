@@ -2,7 +2,7 @@
 
 ``CourseKnowledge`` never stops the bot: a missing index, an index built by another
 embedder or an unreachable Chroma server leave ``retriever`` as None (answers are then
-ungrounded) and log what to do about it.
+ungrounded) and ``problem`` says what to do about it.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class CourseKnowledge:
         self._lock = asyncio.Lock()
 
     async def open(self) -> CourseRetriever | None:
-        """Open an existing index (never creates one). Logs why when there is none."""
+        """Open an existing index (never creates one); ``problem`` says why there is none."""
         try:
             index = await asyncio.to_thread(CourseIndex.open, self.settings, self.embedder.name)
         except IndexMissing:
@@ -53,14 +53,12 @@ class CourseKnowledge:
                 f"no course index yet: run `tutor ingest {self.settings.knowledge.course_dir}` "
                 "to ground answers in the course"
             )
-            log.warning("%s; answering without course material until then", self.problem)
         except EmbedderMismatch as exc:
             self.problem = str(exc)
             self._mismatched = True
-            log.error("course index not used: %s", exc)
         except Exception as exc:  # e.g. a Chroma server that is down
             self.problem = f"cannot open the course index: {type(exc).__name__}: {exc}"
-            log.error("%s; answering without course material", self.problem)
+            log.debug("opening the course index failed", exc_info=True)
         else:
             self._use(index)
         return self.retriever

@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from bot.config import ConfigError
 from knowledge.embeddings import (
     EmbeddingError,
     OllamaEmbedder,
@@ -130,6 +131,21 @@ def test_config_chooses_the_embedder(tmp_path):
         )
     )
     assert isinstance(openai, OpenAIEmbedder) and openai.name == "openai/text-embedding-3-small"
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('embedder = "word2vec"', "knowledge.embedder"),
+        ('chroma = "cloud"', "knowledge.chroma"),
+        ("k = 0", "knowledge.k"),
+        ('collection = "x"', "knowledge.collection"),
+        ("chunk_size = 500", "knowledge.chunk_size"),
+    ],
+)
+def test_a_wrong_knowledge_setting_names_its_key(tmp_path, line, key):
+    with pytest.raises(ConfigError, match=rf"knowledge\.{key.split('.')[1]} \(line \d+\)"):
+        knowledge_settings(tmp_path, line)
 
 
 async def test_a_whole_course_through_the_ollama_embedder(tmp_path, ollama, course_copy):
