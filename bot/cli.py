@@ -93,6 +93,9 @@ async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     if (args.text is None) == (args.jsonl is None):
         print("tutor search: give TEXT or --jsonl FILE (one of them)", file=sys.stderr)
         return 2
+    if args.k is not None and not 1 <= args.k <= 50:
+        print("tutor search: -k must be between 1 and 50", file=sys.stderr)
+        return 2
     knowledge = CourseKnowledge(settings)
     try:
         retriever = await knowledge.open()

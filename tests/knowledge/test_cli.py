@@ -91,6 +91,8 @@ def test_search_needs_an_index_and_one_kind_of_input(capsys, config):
     assert code == 1 and "run `tutor ingest course`" in err
     code, _, err = run(capsys, "--config", config, "search")
     assert code == 2 and "give TEXT or --jsonl FILE" in err
+    code, _, err = run(capsys, "--config", config, "search", "loops", "-k", "0")
+    assert code == 2 and "-k must be between 1 and 50" in err
 
 
 async def test_switching_embedders_is_refused_until_reindexed(
