@@ -3,19 +3,22 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c 'import hashlib,sys;print(hashlib.sha1(open("pyproject.toml","rb").read()).hexdigest()[:10])')
-EXTRAS ?= embedded,discord,slack,dev
+EXTRAS ?= embedded,knowledge,discord,slack,dev
 
 .PHONY: setup run test lint bench clean
 
+# torch goes first, pinned (the CPU build here): an unpinned one pulls GBs of CUDA packages.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install torch==2.13.0
 	$(BIN)/python -m pip install -e '.[$(EXTRAS)]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 setup: $(STAMP)
 
 run: setup
+	$(BIN)/tutor ingest course/
 	$(BIN)/tutor chat
 
 test: setup

@@ -12,6 +12,7 @@ from bot.commands import Commands
 from bot.config import ConfigError, Settings
 from bot.digest_scheduler import DigestScheduler
 from bot.digest_service import Digests
+from bot.events import CommandRequest, CommandResult
 from bot.ledger import Ledger
 from bot.models.registry import ModelRegistry
 from bot.ports import Adapter, ChatModel, Embedder, PreferenceStore
@@ -20,6 +21,7 @@ from bot.tutor import Tutor
 
 if TYPE_CHECKING:
     from adapters.slack_bot import SlackAdapter
+    from knowledge.service import CourseKnowledge
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class BotApp:
         self._models = models
         self.embedder = embedder
         self._warm_router = warm_router
+        self.knowledge: CourseKnowledge | None = None
         self._stack = contextlib.AsyncExitStack()
         self.registry: ModelRegistry
         self.preferences: PreferenceStore
@@ -58,12 +61,16 @@ class BotApp:
             self._stack.push_async_callback(self.ledger.aclose)  # writes queued rows first
             self.preferences = self.ledger.preferences
             self.digests = Digests(self.settings, self.ledger)
+            self.knowledge = await self._open_knowledge()
+            if self.knowledge is not None:
+                self.embedder = self.knowledge.embedder  # one embedder for search and routing
             self.router = self._build_router()
             if self._warm_router:
                 await self.warm_router()
             self.tutor = Tutor(
                 self.settings,
                 self.registry,
+                retriever=self.knowledge.retriever if self.knowledge else None,
                 ledger=self.ledger,
                 preferences=self.preferences,
                 router=self.router,
@@ -75,6 +82,7 @@ class BotApp:
                 self.registry,
                 self.preferences,
                 cost=self.digests.command,
+                reindex=self._reindex if self.knowledge else None,
             )
         except BaseException:
             await self._stack.aclose()
@@ -97,6 +105,26 @@ class BotApp:
         await scheduler.start()
         self._stack.push_async_callback(scheduler.aclose)  # stops before the ledger closes
         return scheduler
+
+    async def _open_knowledge(self) -> CourseKnowledge | None:
+        """The course knowledge, when its extra is installed. Without an index answers are
+        ungrounded, and the log says how to build one."""
+        try:
+            from knowledge.service import CourseKnowledge
+        except ImportError as exc:
+            log.warning("course knowledge is off (%s): pip install -e '.[knowledge]'", exc)
+            return None
+        knowledge = CourseKnowledge(self.settings, embedder=self.embedder)
+        self._stack.push_async_callback(knowledge.aclose)
+        if await knowledge.open() is None:
+            log.warning("answering without course material: %s", knowledge.problem)
+        return knowledge
+
+    async def _reindex(self, req: CommandRequest) -> CommandResult:
+        assert self.knowledge is not None
+        result = await self.knowledge.reindex(req)
+        self.tutor.retriever = self.knowledge.retriever  # the first index grounds answers now
+        return result
 
     def local_models(self, tier: str | None = None) -> list[str]:
         tier = tier or self.settings.routing.default_tier
@@ -132,6 +160,8 @@ class BotApp:
         """Preload the tier's local models; the ones that fail are skipped until they recover."""
         await self.warm_router()
         await self.registry.warm(self.local_models(tier))
+        if self.knowledge is not None:
+            await self.knowledge.warm()
         for name, health in self.registry.health().items():
             if not health.healthy:
                 log.warning("%s is not available: %s", name, health.last_error)

@@ -70,6 +70,48 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from knowledge.index import EmbedderMismatch
+    from knowledge.progress import IngestProgress
+    from knowledge.report import describe
+    from knowledge.service import CourseKnowledge, course_dir
+
+    paths = [Path(p) for p in args.paths] or [course_dir(settings)]
+    knowledge = CourseKnowledge(settings)
+    try:
+        report = await knowledge.ingest(paths, rebuild=args.reindex, progress=IngestProgress())
+    except EmbedderMismatch as exc:
+        print(f"tutor: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await knowledge.aclose()
+    print(describe(report))
+    return 0 if report.ok else 1
+
+
+async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    from knowledge.search_cli import print_jsonl_results, print_results
+    from knowledge.service import CourseKnowledge
+
+    if (args.text is None) == (args.jsonl is None):
+        print("tutor search: give TEXT or --jsonl FILE (one of them)", file=sys.stderr)
+        return 2
+    if args.k is not None and not 1 <= args.k <= 50:
+        print("tutor search: -k must be between 1 and 50", file=sys.stderr)
+        return 2
+    knowledge = CourseKnowledge(settings)
+    try:
+        retriever = await knowledge.open()
+        if retriever is None:
+            print(f"tutor: {knowledge.problem}", file=sys.stderr)
+            return 1
+        if args.jsonl is not None:
+            return await print_jsonl_results(retriever, args.jsonl, args.k, sys.stdout)
+        return await print_results(retriever, args.text, args.k, sys.stdout, as_json=args.json)
+    finally:
+        await knowledge.aclose()
+
+
 async def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.console import ConsoleAdapter
     from bot.digest_scheduler import DigestPoster
@@ -115,6 +157,8 @@ COMMANDS = {
     **cli_router.COMMANDS,
     "ask": cmd_ask,
     "chat": cmd_chat,
+    "ingest": cmd_ingest,
+    "search": cmd_search,
     "digest": cmd_digest,
     "stats": cmd_stats,
     "forget-user": cmd_forget_user,
@@ -136,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--user", default="cli-user")
     ask.add_argument("--tier", default=None)
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ingest = sub.add_parser("ingest", help="index course material (incremental)")
+    ingest.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (course_dir)")
+    ingest.add_argument(
+        "--reindex", action="store_true", help="drop the index and rebuild it (new embedder)"
+    )
+
+    search = sub.add_parser("search", help="search the course index")
+    search.add_argument("text", nargs="?", help="what to look for")
+    search.add_argument("-k", type=int, default=None, help="how many passages (knowledge.k)")
+    search.add_argument("--json", action="store_true", help="print one JSON object")
+    search.add_argument("--jsonl", metavar="FILE", help='one {"text": ...} per line ("-": stdin)')
 
     digest = sub.add_parser("digest", help="build a cost digest now and post or print it")
     digest.add_argument("--print", action="store_true", help="print it instead of posting")

@@ -278,6 +278,30 @@ class DigestsSection(_Strict):
         return self
 
 
+class KnowledgeSection(_Strict):
+    """``[knowledge]``: the course index (see knowledge/ and ``tutor ingest``)."""
+
+    course_dir: str = "course"  # relative to the config file's folder
+    embedder: Literal["sentence-transformers", "ollama", "openai"] = "sentence-transformers"
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_host: str | None = None  # ollama: default OLLAMA_HOST; openai: base_url
+    embedding_timeout_s: float = Field(default=60.0, gt=0)
+    embedding_threads: int = Field(default=1, ge=0)  # sentence-transformers; 0 = torch's default
+    chroma: Literal["local", "http"] = "local"
+    chroma_path: str = ""  # local mode; default <data_dir>/chroma
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = Field(default=8000, ge=1, le=65535)
+    chroma_ssl: bool = False
+    collection: str = Field(
+        default="course", min_length=3, max_length=512, pattern=r"^[A-Za-z0-9][\w.-]*[A-Za-z0-9]$"
+    )
+    k: int = Field(default=4, ge=1, le=50)
+    relevance_threshold: float = Field(default=0.35, ge=-1, le=1)
+    keyword_weight: float = Field(default=0.3, ge=0, le=1)
+    chunk_chars: int = Field(default=900, ge=200, le=20_000)
+    max_file_mb: float = Field(default=10.0, gt=0)
+
+
 class Secrets(BaseModel):
     """Credentials from the environment; SecretStr keeps them out of reprs and logs."""
 
@@ -303,6 +327,7 @@ class Settings(_Strict):
     slack: SlackSection = SlackSection()
     ledger: LedgerSection = LedgerSection()
     digests: DigestsSection = DigestsSection()
+    knowledge: KnowledgeSection = KnowledgeSection()
     # Filled by load_config, not read from the file.
     config_path: Path = Path("config.toml")
     data_dir: Path = Path("data")

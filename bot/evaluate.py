@@ -380,7 +380,7 @@ def _chart(path: Path, models: Sequence[ModelScore], cost: CostEstimate) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     left.bar(["all cloud", "routed"], [cost.all_cloud_per_1000, cost.routed_per_1000],
              color=["#c0504d", "#4f81bd"])  # fmt: skip
     left.set_title("Cost per 1,000 questions (USD)")
@@ -389,7 +389,6 @@ def _chart(path: Path, models: Sequence[ModelScore], cost: CostEstimate) -> None
     right.set_title("Median latency per model (ms)")
     if not answered:
         right.text(0.5, 0.5, "no model runs", ha="center", va="center")
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

@@ -15,6 +15,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.loopback.vectors import bag_of_words
+
 
 @dataclass
 class OllamaBehaviour:
@@ -33,6 +35,7 @@ class OllamaServer:
         self.requests: list[dict[str, Any]] = []
         app = web.Application()
         app.router.add_post("/api/chat", self._chat)
+        app.router.add_post("/api/embed", self._embed)
         app.router.add_get("/api/version", self._version)
         app.router.add_get("/api/tags", self._tags)
         self._server = TestServer(app, host="127.0.0.1")
@@ -54,6 +57,26 @@ class OllamaServer:
     async def _tags(self, request: web.Request) -> web.Response:
         return web.json_response(
             {"models": [{"name": m, "model": m} for m in self.behaviour.models]}
+        )
+
+    async def _embed(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        b = self.behaviour
+        if b.status is not None:
+            return web.json_response({"error": f"simulated {b.status}"}, status=b.status)
+        model = body.get("model", "")
+        if model not in b.models:
+            return web.json_response({"error": f"model '{model}' not found"}, status=404)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        return web.json_response(
+            {
+                "model": model,
+                "embeddings": [bag_of_words(text) for text in texts],
+                "total_duration": 1_000_000,
+                "load_duration": 100_000,
+                "prompt_eval_count": sum(len(text.split()) for text in texts),
+            }
         )
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+from tests.loopback.vectors import bag_of_words
 
 
 @dataclass
@@ -29,6 +33,7 @@ class OpenAIServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         self._server = TestServer(app, host="127.0.0.1")
 
     @property
@@ -45,6 +50,32 @@ class OpenAIServer:
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response(
             {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]}
+        )
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        b = self.behaviour
+        if b.statuses:
+            status = b.statuses.pop(0)
+            error = {"error": {"message": f"simulated {status}", "type": "test", "code": None}}
+            return web.json_response(error, status=status)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        as_base64 = body.get("encoding_format") == "base64"  # the client's default
+        # Answer out of order: the API gives each item its index, clients must sort.
+        data = [
+            {"object": "embedding", "index": i, "embedding": _vector(text, as_base64)}
+            for i, text in reversed(list(enumerate(texts)))
+        ]
+        tokens = sum(len(text.split()) for text in texts)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
         )
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
@@ -88,6 +119,13 @@ class OpenAIServer:
             await _event(response, chunk | {"choices": [], "usage": usage})
         await response.write(b"data: [DONE]\n\n")
         return response
+
+
+def _vector(text: str, as_base64: bool) -> list[float] | str:
+    vector = bag_of_words(text)
+    if not as_base64:
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 async def _event(response: web.StreamResponse, obj: dict[str, Any]) -> None:

@@ -1,0 +1,142 @@
+"""Retrieval over the sample course through the real all-MiniLM-L6-v2 embedder."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from bot.ports import Retriever
+from knowledge.index import EmbedderMismatch
+from knowledge.navigation import NavigationQuery, parse_navigation
+from knowledge.service import CourseKnowledge
+
+
+@pytest.fixture
+async def retriever(course_settings, st_embedder):
+    knowledge = CourseKnowledge(course_settings, embedder=st_embedder)
+    found = await knowledge.open()
+    assert found is not None, knowledge.problem
+    yield found
+    await knowledge.aclose()
+
+
+@pytest.mark.parametrize(
+    ("question", "lesson"),
+    [
+        ("How do I get the index while looping?", "05-loops.md"),
+        ("IndexError: list index out of range", "04-lists.md"),
+        ("KeyError: 'Peru'", "07-dictionaries.md"),
+        ("What does if __name__ == '__main__' mean?", "10-modules.md"),
+        ("how do I read a file line by line", "09-files.md"),
+        ("What's the difference between print and return?", "06-functions.md"),
+    ],
+)
+async def test_the_lesson_that_answers_comes_first(retriever, question, lesson):
+    passages = await retriever.search(question)
+    assert passages and passages[0].source == lesson, [(p.source, p.score) for p in passages]
+
+
+async def test_passages_carry_scores_titles_and_relative_sources(retriever):
+    assert isinstance(retriever, Retriever)
+    passages = await retriever.search("How do I add an item to the end of a list?", k=3)
+    assert 1 <= len(passages) <= 3
+    scores = [p.score for p in passages]
+    assert scores == sorted(scores, reverse=True)
+    assert all(p.score >= retriever.options.relevance_threshold for p in passages)
+    top = passages[0]
+    assert top.source == "04-lists.md" and "append" in top.text
+    assert top.title.startswith("Lesson 4: Lists and Tuples")
+    assert top.metadata["lesson"] == 4 and top.metadata["module"] == "Collections"
+
+
+async def test_keyword_evidence_lifts_exact_names_and_errors(retriever):
+    question = "ModuleNotFoundError: No module named 'requests'"
+    hybrid = await retriever.search(question, k=1)
+    retriever.options = replace(retriever.options, keyword_weight=0.0, relevance_threshold=-1)
+    dense = await retriever.search(question, k=1)
+    assert hybrid[0].source == "10-modules.md"
+    assert hybrid[0].metadata["keyword"] > 0
+    assert hybrid[0].score > dense[0].score  # the exact error name adds to the score
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Give me a recipe for chocolate cake", "How tall is Mount Everest?", "", "   \x00 "],
+)
+async def test_nothing_relevant_is_an_empty_list(retriever, question):
+    assert await retriever.search(question) == []
+
+
+async def test_a_huge_or_hostile_query_is_handled(retriever):
+    passages = await retriever.search('" OR * NEAR( ) ^ loops ' + "x" * 50_000)
+    assert isinstance(passages, list)
+
+
+async def test_concurrent_searches_all_answer(retriever):
+    questions = ["What is a tuple?", "How do I open a file?", "What is a set?"] * 4
+    results = await asyncio.gather(*(retriever.search(q, k=1) for q in questions))
+    assert [r[0].source for r in results[:3]] == [
+        "04-lists.md",
+        "09-files.md",
+        "07-dictionaries.md",
+    ]
+    assert all(r == results[i % 3] for i, r in enumerate(results))
+
+
+@pytest.mark.parametrize(
+    ("question", "source", "says"),
+    [
+        ("What is lesson 5 about?", "05-loops.md", "Summary: Repeat work with for loops"),
+        ("What's next after loops?", "06-functions.md", "comes after Lesson 5: Loops"),
+        ("What comes after lesson 3?", "04-lists.md", "comes after Lesson 3"),
+        ("What should I learn before functions?", "05-loops.md", "comes before Lesson 6"),
+        ("What's next after lesson 10?", "10-modules.md", "last lesson of the course"),
+        ("What lessons are there?", ".", "Lesson 10: Modules and Packages (10-modules.md)"),
+    ],
+)
+async def test_navigation_questions_are_answered_from_the_course_structure(
+    retriever, question, source, says
+):
+    passages = await retriever.search(question)
+    first = passages[0]
+    assert (first.source, first.score, first.metadata["kind"]) == (source, 1.0, "structure")
+    assert says in first.text
+    assert len(passages) <= retriever.options.k
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("what is lesson 5 about?", NavigationQuery("about", lesson=5)),
+        ("What's next after loops?", NavigationQuery("next", topic="loops")),
+        (
+            "what comes before the lesson on dictionaries",
+            NavigationQuery("previous", topic="dictionaries"),
+        ),
+        ("Which lesson comes after lesson 2?", NavigationQuery("next", lesson=2)),
+        ("show me the course outline", NavigationQuery("outline")),
+        ("what happens after a return statement?", None),
+        ("How do I use a for loop?", None),
+        ("lesson 4 exercise 2 is hard", None),
+    ],
+)
+def test_navigation_questions_are_recognised(question, expected):
+    assert parse_navigation(question) == expected
+
+
+async def test_an_index_built_by_another_embedder_is_refused(course_settings, st_embedder):
+    class OtherEmbedder:
+        name = "ollama/nomic-embed-text"
+
+        async def embed(self, texts):
+            raise AssertionError("must not be called")
+
+    knowledge = CourseKnowledge(course_settings, embedder=OtherEmbedder())
+    assert await knowledge.open() is None
+    assert "built with sentence-transformers/all-MiniLM-L6-v2" in (knowledge.problem or "")
+    assert "ollama/nomic-embed-text" in (knowledge.problem or "")
+    with pytest.raises(EmbedderMismatch, match="tutor ingest --reindex"):
+        await knowledge.ingest([course_settings.data_dir])  # never mixes vectors
+    await knowledge.aclose()
