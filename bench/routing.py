@@ -18,10 +18,10 @@ import asyncio
 import os
 
 from _common import ROOT, machine, median, p95
-from knowledge.embeddings import build_embedder
 
 from bot.config import load_config
 from bot.evaluate import (
+    Routed,
     estimate_cost,
     load_suite,
     route_suite,
@@ -31,6 +31,7 @@ from bot.evaluate import (
 )
 from bot.models.registry import ModelRegistry
 from bot.router import ExampleClassifier, Router
+from knowledge.embeddings import build_embedder
 
 
 async def main(gate: int) -> None:
@@ -76,14 +77,23 @@ async def main(gate: int) -> None:
               "locally routed answers would escalate")  # fmt: skip
 
     print("\ncost per 1,000 questions (300-token answers), rules + logistic:")
+    oracle = [Routed(r.item, r.item.label, (), 0.0) for r in all_rows]  # perfect routing
     for tier in ("free", "pro"):
-        for label, rows in (("all", all_rows), ("heldout", held_rows)):
+        for label, rows in (("all", all_rows), ("heldout", held_rows), ("labels", oracle)):
             c = estimate_cost(settings, tier, rows, answer_tokens=300, gate_escalation=gate_rate)
             print(
                 f"  {tier:4s} {label:8s} all on {c.cloud_model}: ${c.all_cloud_per_1000:.3f}  "
                 f"routed: ${c.routed_per_1000:.3f} ({c.cloud_share:.1%} cloud)  "
                 f"saving {c.saving:.1%}"
             )
+    # The mission's baseline: every question on a GPT-4-class model.
+    pro_all = estimate_cost(settings, "pro", all_rows, answer_tokens=300)
+    free = estimate_cost(settings, "free", all_rows, answer_tokens=300, gate_escalation=gate_rate)
+    saving = 1 - free.routed_per_1000 / pro_all.all_cloud_per_1000
+    print(
+        f"  free tier routed (${free.routed_per_1000:.3f}) against every question on gpt-4o "
+        f"(${pro_all.all_cloud_per_1000:.3f}): saving {saving:.1%}"
+    )
     close = getattr(embedder, "aclose", None)
     if close:
         await close()

@@ -380,7 +380,8 @@ def _chart(path: Path, models: Sequence[ModelScore], cost: CostEstimate) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig.subplots_adjust(wspace=0.35)
     left.bar(["all cloud", "routed"], [cost.all_cloud_per_1000, cost.routed_per_1000],
              color=["#c0504d", "#4f81bd"])  # fmt: skip
     left.set_title("Cost per 1,000 questions (USD)")
