@@ -140,6 +140,7 @@ class RouterPolicy(_Strict):
     classifier: Literal["logistic", "knn", "off"] = "logistic"
     classifier_threshold: float = Field(default=0.7, ge=0, le=1)  # cloud at or above
     keyword_threshold: float = Field(default=0.5, ge=0, le=1)  # the bar when a keyword hit
+    classifier_languages: list[str] = Field(default_factory=lambda: ["en"])  # its embedder's
     classifier_k: int = Field(default=7, ge=1)  # knn only
     classifier_c: float = Field(default=3.0, gt=0)  # logistic: inverse regularisation
     confidence_threshold: float = Field(default=0.45, ge=0, le=1)

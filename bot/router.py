@@ -121,6 +121,15 @@ def shape_features(text: str) -> list[float]:
     ]
 
 
+def _weighed_by_classifier(reason: str, policy: RouterPolicy) -> bool:
+    """Keyword hits the classifier can judge: the ones in a language it reads."""
+    if not reason.startswith("keyword:"):
+        return False
+    parts = reason.split(":")
+    language = parts[1] if len(parts) > 2 else "en"
+    return language in policy.classifier_languages
+
+
 class ExampleClassifier:
     """Scores how cloud-worthy a message is (0..1), learned from labelled utterances.
 
@@ -244,8 +253,9 @@ class Router:
         if sticky_turns > 0:
             return Decision("cloud", (*reasons, f"sticky:{sticky_turns}"), task)
         rules = rule_reasons(shape, policy)
-        keywords_only = bool(rules) and all(r.startswith("keyword:") for r in rules)
-        if rules and not keywords_only:  # length and pasted code are hard triggers
+        if any(not _weighed_by_classifier(r, policy) for r in rules):
+            # Length, pasted code, and keywords in languages the classifier's embedder
+            # does not read are decisive on their own.
             return Decision("cloud", (*reasons, *rules), task)
         score = None
         if self.classifier is not None and policy.classifier != "off":

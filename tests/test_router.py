@@ -142,3 +142,12 @@ async def test_a_failing_classifier_falls_back_to_rules():
     router = Router(ExampleClassifier(Broken(), EXAMPLES))
     decision = await router.decide("what is a set", POLICY)
     assert decision.route == "local" and "classifier:failed" in decision.reasons
+
+
+async def test_keywords_in_languages_the_classifier_cannot_read_decide_alone():
+    router = Router(ExampleClassifier(KeywordEmbedder(), EXAMPLES))
+    policy = POLICY.model_copy(update={"classifier_threshold": 0.99, "keyword_threshold": 0.99})
+    spanish = await router.decide("compara listas y tuplas", policy)
+    assert spanish.route == "cloud" and spanish.reasons == ("keyword:es:compara",)
+    english = await router.decide("compare lists", policy)
+    assert english.route == "local" and "keyword:compare:overruled" in english.reasons
