@@ -117,7 +117,4 @@ def render_footer(reply: Reply) -> str:
     if lines:
         lines.insert(0, "Sources:")
     seconds = reply.latency_ms / 1000
-    route = f"({reply.route} · {reply.model} · {seconds:.1f} s)"
-    if reply.notice:
-        route = f"{reply.notice} {route}"
-    return "\n".join([*lines, route])
+    return "\n".join([*lines, f"({reply.route} · {reply.model} · {seconds:.1f} s)"])
