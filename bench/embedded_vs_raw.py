@@ -4,6 +4,7 @@ Reports time to first token and tokens/s for:
   raw      llama-cpp-python create_chat_completion(stream=True), default settings
   raw+lp   the same with logits_all=True (what per-token logprobs need)
   tutor    Tutor.handle on the embedded provider (logprobs on, as shipped)
+  tutor-lp the same with [models.embedded] logprobs = false
 Runs alternate so machine noise hits all three alike. Goal: tutor within 10% of raw.
 
     python bench/embedded_vs_raw.py [--runs 8] [--max-tokens 128]
@@ -39,6 +40,16 @@ class _TimingSink:
         self.times.clear()
 
 
+async def _through(tutor: Tutor, msg: IncomingMessage) -> tuple[float, float]:
+    """Time to first token and tokens/s as the learner sees them (from the sink)."""
+    sink = _TimingSink()
+    start = time.perf_counter()
+    reply = await tutor.handle(msg, sink)
+    assert reply.model == "embedded", reply.reasons
+    tokens_per_s = reply.usage.output_tokens / (sink.times[-1] - sink.times[0])
+    return (sink.times[0] - start) * 1000, tokens_per_s
+
+
 def raw_run(llm, messages, max_tokens: int) -> tuple[float, float]:
     start = time.perf_counter()
     first = last = 0.0
@@ -63,6 +74,11 @@ async def main(runs: int, max_tokens: int) -> None:
     registry = ModelRegistry(settings)
     tutor = Tutor(settings, registry)
     await registry.get("embedded").warm()
+    no_lp = config.model_copy(update={"logprobs": False})
+    plain_settings = settings.model_copy(update={"models": settings.models | {"embedded": no_lp}})
+    plain_registry = ModelRegistry(plain_settings)
+    plain_tutor = Tutor(plain_settings, plain_registry)
+    await plain_registry.get("embedded").warm()
 
     prompt = build_prompt(settings.tutor.system_prompt, [], QUESTION)
     messages = [{"role": m.role, "content": m.content} for m in prompt]
@@ -73,25 +89,25 @@ async def main(runs: int, max_tokens: int) -> None:
         model_path=path, n_ctx=config.n_ctx, n_threads=threads, logits_all=True, verbose=False
     )
 
-    results: dict[str, list[tuple[float, float]]] = {"raw": [], "raw+lp": [], "tutor": []}
+    results: dict[str, list[tuple[float, float]]] = {
+        "raw": [],
+        "raw+lp": [],
+        "tutor": [],
+        "tutor-lp": [],
+    }
     for i in range(runs + 1):
         r1 = raw_run(raw, messages, max_tokens)
         r2 = raw_run(raw_lp, messages, max_tokens)
-        # A new conversation each time, so the prompt is the same as raw's.
-        msg = IncomingMessage(text=QUESTION, user=f"bench{i}", channel="bench")
-        sink = _TimingSink()
-        start = time.perf_counter()
-        reply = await tutor.handle(msg, sink)
-        assert reply.model == "embedded", reply.reasons
-        # As the learner sees it: first token after the call, then tokens until the last.
-        r3 = (
-            (sink.times[0] - start) * 1000,
-            reply.usage.output_tokens / (sink.times[-1] - sink.times[0]),
-        )
+        # A new conversation each time, so the prompt is the same as raw's; local-only,
+        # so the answer streams (it is held back while the cloud could still take over).
+        msg = IncomingMessage(text=QUESTION, user=f"bench{i}", channel="bench", local_only=True)
+        r3 = await _through(tutor, msg)
+        r4 = await _through(plain_tutor, msg)
         if i:  # the first round warms caches
             results["raw"].append(r1)
             results["raw+lp"].append(r2)
             results["tutor"].append(r3)
+            results["tutor-lp"].append(r4)
 
     print(
         f"machine: {machine()}; {runs} runs, max_tokens={max_tokens}, prompt {len(QUESTION)} chars"
@@ -106,6 +122,7 @@ async def main(runs: int, max_tokens: int) -> None:
             f"tokens/s median {tps:6.1f} ({tps / base_tps:5.2f}x raw)"
         )
     await registry.aclose()
+    await plain_registry.aclose()
 
 
 if __name__ == "__main__":
