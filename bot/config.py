@@ -278,6 +278,17 @@ class DigestsSection(_Strict):
         return self
 
 
+class ServiceSection(_Strict):
+    """``tutor run``: shutdown, logs and the local health and metrics endpoint."""
+
+    drain_timeout_s: float = Field(default=20.0, gt=0)  # answers in progress may finish
+    log_format: Literal["text", "json"] = "text"  # `--log-format` overrides
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)  # off unless set; 0: any
+    metrics_host: str = "127.0.0.1"  # keep it local: the endpoint has no authentication
+    ready_timeout_s: float = Field(default=60.0, gt=0)  # platforms connected by then, or warn
+
+
 class Secrets(BaseModel):
     """Credentials from the environment; SecretStr keeps them out of reprs and logs."""
 
@@ -303,6 +314,7 @@ class Settings(_Strict):
     slack: SlackSection = SlackSection()
     ledger: LedgerSection = LedgerSection()
     digests: DigestsSection = DigestsSection()
+    service: ServiceSection = ServiceSection()
     # Filled by load_config, not read from the file.
     config_path: Path = Path("config.toml")
     data_dir: Path = Path("data")
