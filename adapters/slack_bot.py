@@ -262,7 +262,12 @@ class SlackAdapter:
 
     def _web_app(self, app: AsyncApp) -> web.Application:
         async def handle(request: web.Request) -> web.Response:
-            response = await app.async_dispatch(await to_bolt_request(request))
+            try:
+                bolt_request = await to_bolt_request(request)
+            except UnicodeDecodeError:  # Slack sends UTF-8; anything else is not from Slack
+                log.warning("slack: refused a request whose body is not UTF-8")
+                return web.Response(status=400, text="the body must be UTF-8")
+            response = await app.async_dispatch(bolt_request)
             return await to_aiohttp_response(response)
 
         web_app = web.Application(client_max_size=1024 * 1024)

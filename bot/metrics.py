@@ -7,6 +7,7 @@ are read when Prometheus scrapes, not copied on every change.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator, Mapping
@@ -44,6 +45,7 @@ class Metrics:
         self.models = models
         self.ledger = ledger
         self.in_flight = 0  # answers being generated right now (the drain waits on them)
+        self._answering: set[asyncio.Task[Any]] = set()
         self.adapters: dict[str, str] = {}  # platform -> "starting" | "up" | "down" | "failed"
         r = self.registry
         self.requests = Counter(
@@ -159,8 +161,19 @@ class Metrics:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
 
+    async def cancel_in_flight(self) -> int:
+        """Cancel the answers still being generated (past the drain); how many there were."""
+        tasks = [t for t in self._answering if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return len(tasks)
+
     @contextlib.contextmanager
     def _active(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._answering.add(task)
         self.in_flight += 1
         self._in_flight_gauge.inc()
         try:
@@ -168,6 +181,7 @@ class Metrics:
         finally:
             self.in_flight -= 1
             self._in_flight_gauge.dec()
+            self._answering.discard(task)  # type: ignore[arg-type]
 
 
 def _outcome(req: CommandRequest, result: CommandResult) -> str:

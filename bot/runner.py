@@ -38,9 +38,14 @@ CLOSE_MARGIN_S = 5.0  # beyond the drain: time for the adapters to disconnect
 
 
 async def run_service(
-    app: BotApp, adapters: Sequence[Adapter], *, started: float | None = None
+    app: BotApp,
+    adapters: Sequence[Adapter],
+    *,
+    started: float | None = None,
+    stop: asyncio.Event | None = None,
+    signals: Sequence[signal.Signals] = STOP_SIGNALS,
 ) -> int:
-    """Run ``adapters`` on ``app`` until stopped; returns the process exit code."""
+    """Run ``adapters`` on ``app`` until a signal (or ``stop`` is set); the exit code."""
     started = time.perf_counter() if started is None else started
     settings = app.settings
     state = ServiceState(app.metrics)
@@ -63,9 +68,10 @@ async def run_service(
         drain_timeout_s=settings.service.drain_timeout_s,
         ready_timeout_s=settings.service.ready_timeout_s,
         started=started,
+        stop=stop,
     )
     try:
-        code = await service.run()
+        code = await service.run(signals=signals)
     finally:
         app.tutor.notify = None
         await notifier.aclose()
@@ -87,6 +93,7 @@ class Service:
         drain_timeout_s: float = 20.0,
         ready_timeout_s: float = 60.0,
         started: float | None = None,
+        stop: asyncio.Event | None = None,
     ) -> None:
         if not adapters:
             raise ValueError("nothing to run: no adapters")
@@ -98,7 +105,7 @@ class Service:
         self.drain_timeout_s = drain_timeout_s
         self.ready_timeout_s = ready_timeout_s
         self.started = time.perf_counter() if started is None else started
-        self._stop: asyncio.Event | None = None
+        self._stop = stop
         self._tasks: dict[asyncio.Task[None], Adapter] = {}
 
     def stop(self) -> None:
@@ -109,7 +116,7 @@ class Service:
     async def run(self, *, signals: Sequence[signal.Signals] = STOP_SIGNALS) -> int:
         """Serve until stopped or until every adapter has finished; the exit code."""
         loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+        self._stop = self._stop or asyncio.Event()
         installed = [s for s in signals if _install(loop, s, self._on_signal)]
         self._tasks = {
             asyncio.create_task(self._run_adapter(a), name=f"adapter-{a.name}"): a
@@ -224,8 +231,8 @@ class Service:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.metrics.in_flight:
-            log.warning("%d answer(s) were cut short by the shutdown", self.metrics.in_flight)
+        if cut := await self.metrics.cancel_in_flight():
+            log.warning("%d answer(s) were cut short by the shutdown", cut)
 
     async def _close(self, task: asyncio.Task[None], adapter: Adapter) -> None:
         # Discord: close() drains and disconnects. Slack: stop() does; then run() returns.

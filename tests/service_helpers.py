@@ -39,7 +39,7 @@ timeout_s = 10.0
 provider = "openai"
 model = "gpt-4o-mini"
 base_url = "{openai_url}"
-first_token_timeout_s = 3.0
+first_token_timeout_s = {cloud_first_token_s}
 timeout_s = 10.0
 max_retries = 0
 
@@ -49,10 +49,11 @@ fallback = "cloud"
 
 [tiers.free]
 chain = {chain}
+router = {{ cloud_first = {cloud_first} }}
 
 [routing]
 default_tier = "free"
-breaker_cooldown_s = 0.5
+breaker_cooldown_s = {cooldown_s}
 
 [prices.models]
 "gpt-4o-mini" = {{ input = 0.15, output = 0.60 }}
@@ -73,7 +74,7 @@ rate_burst = 1000
 max_wait_ms = 5000
 
 [service]
-drain_timeout_s = 10
+drain_timeout_s = {drain_timeout_s}
 {extra}
 """
 
@@ -89,12 +90,22 @@ def write_service_config(
     *,
     openai_url: str = "http://127.0.0.1:9/v1",
     chain: Sequence[str] = ("default", "fallback"),
+    cloud_first: bool = False,
+    cloud_first_token_s: float = 3.0,
+    cooldown_s: float = 0.5,
+    drain_timeout_s: float = 10.0,
     extra: str = "",
 ) -> Path:
     """A config whose cloud model points at ``openai_url``; ``extra`` is appended TOML."""
     path = folder / "config.toml"
     text = SERVICE_CONFIG.format(
-        openai_url=openai_url, chain=json.dumps(list(chain)), extra=textwrap.dedent(extra)
+        openai_url=openai_url,
+        chain=json.dumps(list(chain)),
+        cloud_first=json.dumps(cloud_first),
+        cloud_first_token_s=cloud_first_token_s,
+        cooldown_s=cooldown_s,
+        drain_timeout_s=drain_timeout_s,
+        extra=textwrap.dedent(extra),
     )
     path.write_text(text, encoding="utf-8")
     return path
@@ -139,6 +150,17 @@ class RunningBot:
         if record is None:
             raise AssertionError(f"tutor run exited ({self.proc.returncode}):\n{self.output()}")
         return record
+
+    async def wait_until(self, check: Callable[[], bool], *, within: float = 60.0) -> None:
+        """Wait until ``check()`` holds (rechecked on every line the process writes)."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: check() or self.proc.returncode is not None)
+        if not check():
+            raise AssertionError(f"tutor run exited ({self.proc.returncode}):\n{self.output()}")
+
+    def replies(self) -> list[dict[str, Any]]:
+        """The ``reply`` log records: one per message the core finished."""
+        return [r for r in self.records() if r.get("event") == "reply"]
 
     async def ready(self, within: float = 60.0) -> dict[str, Any]:
         return await self.wait_for_log(lambda r: r.get("event") == "ready", within=within)

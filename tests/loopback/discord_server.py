@@ -102,6 +102,8 @@ class DiscordServer:
         self._failures: list[_Failure] = []
         self._sessions: list[_Session] = []  # connected now
         self._resumable: dict[str, _Session] = {}  # every identified session, by id
+        self.accepting = asyncio.Event()  # cleared: new gateway connections wait for HELLO
+        self.accepting.set()
         self._changed = asyncio.Condition()
         app = web.Application(middlewares=[self._middleware], client_max_size=32 * 1024**2)
         app.router.add_get("/gateway", self._gateway)
@@ -390,6 +392,10 @@ class DiscordServer:
                 await session.ws.close(code=code, message=b"simulated disconnect")
         async with asyncio.timeout(5), self._changed:
             await self._changed.wait_for(lambda: not self._sessions)
+
+    def forget_sessions(self) -> None:
+        """Sessions can no longer be resumed (a client must IDENTIFY again)."""
+        self._resumable.clear()
 
     async def resumed(self, count: int = 1, *, within: float = 10.0) -> None:
         """Wait until ``count`` RESUMEs have been accepted and replayed."""
@@ -761,7 +767,10 @@ class DiscordServer:
         if compress not in (None, "zlib-stream"):
             await ws.close(code=4000, message=b"Unsupported compression")
             return ws
-        session = _Session(ws, zlib.compressobj() if compress else None, request.transport)
+        session = _Session(
+            ws, zlib.compressobj() if compress else None, transport=request.transport
+        )
+        await self.accepting.wait()
         await self._send(
             session, {"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}
         )
@@ -838,16 +847,20 @@ class DiscordServer:
         return session
 
     async def _send(self, session: _Session, payload: dict[str, Any]) -> None:
+        """Send one frame; on a dead connection it is lost (a RESUME replays dispatches)."""
         text = json.dumps(payload)
         if session.ws.closed:
             return
-        if session.compressor is None:
-            await session.ws.send_str(text)
-        else:
-            data = session.compressor.compress(text.encode()) + session.compressor.flush(
-                zlib.Z_SYNC_FLUSH
-            )
-            await session.ws.send_bytes(data)
+        try:
+            if session.compressor is None:
+                await session.ws.send_str(text)
+            else:
+                data = session.compressor.compress(text.encode()) + session.compressor.flush(
+                    zlib.Z_SYNC_FLUSH
+                )
+                await session.ws.send_bytes(data)
+        except ConnectionResetError:
+            return
 
 
 # --- helpers -----------------------------------------------------------------------------------
