@@ -19,7 +19,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from bot.doctor import check_index
@@ -46,20 +46,8 @@ async def run_service(
     signals: Sequence[signal.Signals] = STOP_SIGNALS,
 ) -> int:
     """Run ``adapters`` on ``app`` until a signal (or ``stop`` is set); the exit code."""
-    started = time.perf_counter() if started is None else started
     settings = app.settings
     state = ServiceState(app.metrics)
-    await app.start_endpoint(state)
-    tier = settings.routing.default_tier
-    log.info("warming the local models of tier %s: %s", tier, ", ".join(app.local_models(tier)))
-    await app.warm(tier)
-    for result in await check_index(app.index_check):
-        level = logging.WARNING if result.status in {"warn", "fail"} else logging.INFO
-        fix = f" ({result.fix})" if result.fix and result.status != "pass" else ""
-        log.log(level, "%s: %s%s", result.name, result.detail, fix)
-    notifier = Notifier(settings.digests.targets, adapters)
-    app.tutor.notify = notifier
-    await app.start_digests(adapters)
     service = Service(
         adapters,
         app.metrics.handler(app.tutor.handle),
@@ -70,13 +58,28 @@ async def run_service(
         started=started,
         stop=stop,
     )
-    try:
-        code = await service.run(signals=signals)
-    finally:
-        app.tutor.notify = None
-        await notifier.aclose()
-        await app.ledger.flush()
-        log.info("stopped; %d interactions recorded in the ledger", app.ledger.recorded)
+    with service.handling(signals):  # a signal during start-up stops it cleanly too
+        await app.start_endpoint(state)
+        tier = settings.routing.default_tier
+        log.info("warming the local models of tier %s: %s", tier, ", ".join(app.local_models(tier)))
+        await app.warm(tier)
+        for result in await check_index(app.index_check):
+            level = logging.WARNING if result.status in {"warn", "fail"} else logging.INFO
+            fix = f" ({result.fix})" if result.fix and result.status != "pass" else ""
+            log.log(level, "%s: %s%s", result.name, result.detail, fix)
+        if service.stopping:
+            log.info("stopped during start-up")
+            return 0
+        notifier = Notifier(settings.digests.targets, adapters)
+        app.tutor.notify = notifier
+        await app.start_digests(adapters)
+        try:
+            code = await service.run()
+        finally:
+            app.tutor.notify = None
+            await notifier.aclose()
+            await app.ledger.flush()
+            log.info("stopped; %d interactions recorded in the ledger", app.ledger.recorded)
     return code
 
 
@@ -105,19 +108,30 @@ class Service:
         self.drain_timeout_s = drain_timeout_s
         self.ready_timeout_s = ready_timeout_s
         self.started = time.perf_counter() if started is None else started
-        self._stop = stop
+        self._stop = stop or asyncio.Event()
         self._tasks: dict[asyncio.Task[None], Adapter] = {}
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def stop(self) -> None:
         """Ask for a graceful stop (what SIGTERM does)."""
-        if self._stop is not None:
-            self._stop.set()
+        self._stop.set()
 
-    async def run(self, *, signals: Sequence[signal.Signals] = STOP_SIGNALS) -> int:
-        """Serve until stopped or until every adapter has finished; the exit code."""
+    @contextlib.contextmanager
+    def handling(self, signals: Sequence[signal.Signals] = STOP_SIGNALS) -> Iterator[None]:
+        """Within this block, ``signals`` stop the service gracefully (twice: at once)."""
         loop = asyncio.get_running_loop()
-        self._stop = self._stop or asyncio.Event()
         installed = [s for s in signals if _install(loop, s, self._on_signal)]
+        try:
+            yield
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    async def run(self) -> int:
+        """Serve until stopped or until every adapter has finished; the exit code."""
         self._tasks = {
             asyncio.create_task(self._run_adapter(a), name=f"adapter-{a.name}"): a
             for a in self.adapters
@@ -129,8 +143,6 @@ class Service:
             await self._drain()
         finally:
             readiness.cancel()
-            for sig in installed:
-                loop.remove_signal_handler(sig)
             self.state.phase = "stopped"
         return 1 if failed else 0
 
@@ -150,7 +162,6 @@ class Service:
 
     async def _wait(self) -> bool:
         """Until a stop is asked for or an adapter ends; True if one failed."""
-        assert self._stop is not None
         stop = asyncio.create_task(self._stop.wait(), name="stop-requested")
         running = set(self._tasks)
         try:
@@ -192,6 +203,13 @@ class Service:
                     await ready.wait()
             if self.metrics.adapters.get(adapter.name) == "starting":
                 self.metrics.adapters[adapter.name] = "up"
+            seconds = time.perf_counter() - self.started
+            log.info(
+                "%s connected (%.2f s after start)",
+                adapter.name,
+                seconds,
+                extra={"event": "connected", "platform": adapter.name, "startup_s": seconds},
+            )
 
         await asyncio.gather(*(one(a) for a in self.adapters))
         self.state.phase = "ready"
@@ -206,7 +224,6 @@ class Service:
     # --- stopping --------------------------------------------------------------------
 
     def _on_signal(self, sig: signal.Signals) -> None:
-        assert self._stop is not None
         if not self._stop.is_set():
             log.info(
                 "%s: stopping; answers in progress may finish within %.0f s (again: stop now)",
