@@ -242,26 +242,27 @@ class DiscordAdapter:
             await self._slow_down(message, wait)
             return
         correlation_id = new_correlation_id()
-        role_ids = _bot_roles(message)
-        question = strip_mentions(facts.content, me, role_ids)
-        channel, conversation = await self._destination(message, facts, me, question)
-        msg = to_incoming(
-            facts,
-            me=me,
-            conversation=conversation,
-            role_ids=role_ids,
-            correlation_id=correlation_id,
-        )
-        if facts.in_thread or channel.id != message.channel.id:
-            self.joined_thread(channel.id)
-        self._remember(message.id, conversation)
-        surface = ChannelSurface(
-            channel,
-            question=message,
-            on_sent=lambda sent: self._remember(sent, conversation),
-        )
-        surface.start_typing()
-        await self._answer(msg, surface)
+        with correlation_scope(correlation_id):  # every line from here on carries it
+            role_ids = _bot_roles(message)
+            question = strip_mentions(facts.content, me, role_ids)
+            channel, conversation = await self._destination(message, facts, me, question)
+            msg = to_incoming(
+                facts,
+                me=me,
+                conversation=conversation,
+                role_ids=role_ids,
+                correlation_id=correlation_id,
+            )
+            if facts.in_thread or channel.id != message.channel.id:
+                self.joined_thread(channel.id)
+            self._remember(message.id, conversation)
+            surface = ChannelSurface(
+                channel,
+                question=message,
+                on_sent=lambda sent: self._remember(sent, conversation),
+            )
+            surface.start_typing()
+            await self._answer(msg, surface)
 
     def _facts(self, message: discord.Message, me: int, role_ids: list[int]) -> MessageFacts:
         """The parts of a discord.py Message the translation functions look at."""

@@ -128,7 +128,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             if not adapters:
                 from adapters.console import HELP, ConsoleAdapter
 
-                log.warning("no platform credentials (DISCORD_TOKEN, SLACK_*): the console it is")
+                log.warning("no platform credentials (DISCORD_TOKEN, SLACK_*): serving the console")
                 adapters = [ConsoleAdapter(banner=HELP)]
             return await run_service(app, adapters, started=started)
     except (ConfigError, LedgerError, SchemaError, sqlite3.DatabaseError, OSError) as exc:

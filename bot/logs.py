@@ -84,6 +84,21 @@ class RedactingFormatter(logging.Formatter):
         return TOKEN_SHAPES.sub(REDACTED, text)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes (it may be replaced)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def configure_logging(
     *,
     level: int | str = logging.INFO,
@@ -97,7 +112,7 @@ def configure_logging(
     others (a test runner's) are left alone.
     """
     inner = JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(RedactingFormatter(inner, secrets))
     handler.addFilter(CorrelationFilter())
     handler.set_name(HANDLER_NAME)

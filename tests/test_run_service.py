@@ -162,7 +162,7 @@ async def test_without_credentials_the_console_answers_stdin(tmp_path):
             code = await bot.wait()
     assert code == 0
     assert "A list is an ordered collection." in "".join(bot.stdout)
-    assert any("the console it is" in r["message"] for r in bot.records())
+    assert any("serving the console" in r["message"] for r in bot.records())
 
 
 async def test_a_refused_token_stops_the_run_with_a_clear_message(tmp_path):
