@@ -7,8 +7,8 @@ import sys
 import threading
 from typing import TextIO
 
-from bot.events import IncomingMessage, Outbound, Reply, new_correlation_id
-from bot.ports import Handler
+from bot.events import IncomingMessage, Outbound, Reply, correlation_scope, new_correlation_id
+from bot.ports import CommandHandler, Handler
 
 HELP = "Ask anything about the course. /reset starts a new conversation, /quit exits."
 
@@ -49,7 +49,8 @@ class ConsoleAdapter:
         self.banner = banner
         self._conversation = new_correlation_id()
 
-    async def run(self, handler: Handler) -> None:
+    async def run(self, handler: Handler, commands: CommandHandler | None = None) -> None:
+        """Answer lines from stdin until it ends or ``/quit``; commands are not offered here."""
         self._say(self.banner)
         lines = self._read_lines()
         while True:
@@ -88,7 +89,8 @@ class ConsoleAdapter:
             tier=self.tier,
             is_dm=True,
         )
-        reply = await handler(msg, sink)
+        with correlation_scope(msg.correlation_id):
+            reply = await handler(msg, sink)
         if not sink.streamed:
             self.stdout.write(reply.text)
         self._say("\n" + render_footer(reply))

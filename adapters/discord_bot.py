@@ -43,7 +43,14 @@ from adapters.discord_text import (
 )
 from adapters.limits import RateLimiter, rate_limit_notice
 from adapters.text import split_message
-from bot.events import CommandRequest, CommandResult, IncomingMessage, Outbound, new_correlation_id
+from bot.events import (
+    CommandRequest,
+    CommandResult,
+    IncomingMessage,
+    Outbound,
+    correlation_scope,
+    new_correlation_id,
+)
 from bot.ports import CommandHandler, Handler
 
 log = logging.getLogger(__name__)
@@ -235,26 +242,27 @@ class DiscordAdapter:
             await self._slow_down(message, wait)
             return
         correlation_id = new_correlation_id()
-        role_ids = _bot_roles(message)
-        question = strip_mentions(facts.content, me, role_ids)
-        channel, conversation = await self._destination(message, facts, me, question)
-        msg = to_incoming(
-            facts,
-            me=me,
-            conversation=conversation,
-            role_ids=role_ids,
-            correlation_id=correlation_id,
-        )
-        if facts.in_thread or channel.id != message.channel.id:
-            self.joined_thread(channel.id)
-        self._remember(message.id, conversation)
-        surface = ChannelSurface(
-            channel,
-            question=message,
-            on_sent=lambda sent: self._remember(sent, conversation),
-        )
-        surface.start_typing()
-        await self._answer(msg, surface)
+        with correlation_scope(correlation_id):  # every line from here on carries it
+            role_ids = _bot_roles(message)
+            question = strip_mentions(facts.content, me, role_ids)
+            channel, conversation = await self._destination(message, facts, me, question)
+            msg = to_incoming(
+                facts,
+                me=me,
+                conversation=conversation,
+                role_ids=role_ids,
+                correlation_id=correlation_id,
+            )
+            if facts.in_thread or channel.id != message.channel.id:
+                self.joined_thread(channel.id)
+            self._remember(message.id, conversation)
+            surface = ChannelSurface(
+                channel,
+                question=message,
+                on_sent=lambda sent: self._remember(sent, conversation),
+            )
+            surface.start_typing()
+            await self._answer(msg, surface)
 
     def _facts(self, message: discord.Message, me: int, role_ids: list[int]) -> MessageFacts:
         """The parts of a discord.py Message the translation functions look at."""
@@ -338,16 +346,17 @@ class DiscordAdapter:
             interval=self.options.stream_interval_s,
             max_parts=self.options.max_parts,
         )
-        try:
-            async with self._slots:
-                reply = await self._handler(msg, answer)
-        except Exception:
-            log.exception("[%s] answering failed", msg.correlation_id)
-            await answer.fail(failure_text(msg.correlation_id))
-            return
-        finally:
-            surface.close()
-        await answer.deliver(reply)
+        with correlation_scope(msg.correlation_id):
+            try:
+                async with self._slots:
+                    reply = await self._handler(msg, answer)
+            except Exception:
+                log.exception("[%s] answering failed", msg.correlation_id)
+                await answer.fail(failure_text(msg.correlation_id))
+                return
+            finally:
+                surface.close()
+            await answer.deliver(reply)
 
     # --- slash commands (CommandBridge) -------------------------------------------------
 
@@ -396,19 +405,20 @@ class DiscordAdapter:
     ) -> None:
         """Run a shared command; defer first when it is slow or not done within a moment."""
         req = self._request(interaction, name, args)
-        task = asyncio.ensure_future(self._run(req))
-        if slow or not await _finishes_within(task, self.options.defer_after_s):
-            await interaction.response.defer(thinking=True, ephemeral=True)
-        result = await task
-        if not result.ok:
-            log.info(
-                "[%s] /tutor %s not done for %s: %s",
-                req.correlation_id,
-                name,
-                req.user,
-                result.text,
-            )
-        await self._respond(interaction, result, req.correlation_id)
+        with correlation_scope(req.correlation_id):
+            task = asyncio.ensure_future(self._run(req))
+            if slow or not await _finishes_within(task, self.options.defer_after_s):
+                await interaction.response.defer(thinking=True, ephemeral=True)
+            result = await task
+            if not result.ok:
+                log.info(
+                    "[%s] /tutor %s not done for %s: %s",
+                    req.correlation_id,
+                    name,
+                    req.user,
+                    result.text,
+                )
+            await self._respond(interaction, result, req.correlation_id)
 
     async def model_choices(
         self, interaction: discord.Interaction, current: str

@@ -48,6 +48,7 @@ from bot.events import (
     CommandResult,
     IncomingMessage,
     Outbound,
+    correlation_scope,
     new_correlation_id,
 )
 from bot.ports import CommandHandler, Handler
@@ -128,6 +129,7 @@ class SlackAdapter:
         self.bot_user_id: str | None = None
         self.team_id: str | None = None
         self.http_port: int | None = None
+        self.ready = asyncio.Event()  # set once connected (Socket Mode) or listening (HTTP)
         self._seen = SeenEvents()
         self._noticed = SeenEvents(ttl_s=60.0)
         self._limiter = RateLimiter(self.options.rate_per_minute, self.options.rate_burst)
@@ -174,9 +176,11 @@ class SlackAdapter:
             await site.start()
             self.http_port = self._runner.addresses[0][1]
             log.info("slack: listening on port %s%s", self.http_port, self.options.http_path)
+        self.ready.set()
 
     async def stop(self) -> None:
         """Stop taking events, let answers in progress finish (within the grace), close."""
+        self.ready.clear()
         if self._socket is not None:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()
@@ -258,7 +262,12 @@ class SlackAdapter:
 
     def _web_app(self, app: AsyncApp) -> web.Application:
         async def handle(request: web.Request) -> web.Response:
-            response = await app.async_dispatch(await to_bolt_request(request))
+            try:
+                bolt_request = await to_bolt_request(request)
+            except UnicodeDecodeError:  # Slack sends UTF-8; anything else is not from Slack
+                log.warning("slack: refused a request whose body is not UTF-8")
+                return web.Response(status=400, text="the body must be UTF-8")
+            response = await app.async_dispatch(bolt_request)
             return await to_aiohttp_response(response)
 
         web_app = web.Application(client_max_size=1024 * 1024)
@@ -311,22 +320,23 @@ class SlackAdapter:
         assert self._handler is not None and self._semaphore is not None
         msg, target = to_incoming(event, team=event_team(body, event), bot_user_id=self.bot_user_id)
         writer: NativeWriter | UpdateWriter | None = None
-        async with self._semaphore:
-            try:
-                notice = self._too_fast(target.team, target.user)
-                if notice is not None:
-                    if notice:
-                        await self._tell(target, notice)
-                    return
-                if target.in_assistant_thread:
-                    await self._thinking(target)
-                msg = await self._with_thread_context(msg, event)
-                writer = self._writer(target)
-                reply = await self._handler(msg, writer)
-                await writer.finish(reply.text, reply.citations, reply.notice)
-            except Exception:
-                log.exception("[%s] slack: answering %s failed", msg.correlation_id, target)
-                await self._fail(target, writer, msg.correlation_id)
+        with correlation_scope(msg.correlation_id):
+            async with self._semaphore:
+                try:
+                    notice = self._too_fast(target.team, target.user)
+                    if notice is not None:
+                        if notice:
+                            await self._tell(target, notice)
+                        return
+                    if target.in_assistant_thread:
+                        await self._thinking(target)
+                    msg = await self._with_thread_context(msg, event)
+                    writer = self._writer(target)
+                    reply = await self._handler(msg, writer)
+                    await writer.finish(reply.text, reply.citations, reply.notice)
+                except Exception:
+                    log.exception("[%s] slack: answering %s failed", msg.correlation_id, target)
+                    await self._fail(target, writer, msg.correlation_id)
 
     def _too_fast(self, team: str | None, user: str) -> str | None:
         """None when the learner may ask now; else the notice, or "" if they just had one."""
@@ -409,8 +419,14 @@ class SlackAdapter:
     # --- /tutor ---------------------------------------------------------------------
 
     async def _command(self, body: dict[str, Any], respond: AsyncRespond) -> None:
-        assert self._handler is not None and self._commands is not None
         correlation_id = new_correlation_id()
+        with correlation_scope(correlation_id):
+            await self._run_command(body, respond, correlation_id)
+
+    async def _run_command(
+        self, body: dict[str, Any], respond: AsyncRespond, correlation_id: str
+    ) -> None:
+        assert self._handler is not None and self._commands is not None
         user, channel = body.get("user_id", ""), body.get("channel_id", "")
         team = body.get("team_id")
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -14,13 +15,15 @@ from bot.digest_scheduler import DigestScheduler
 from bot.digest_service import Digests
 from bot.events import CommandRequest, CommandResult
 from bot.ledger import Ledger
+from bot.metrics import Metrics
 from bot.models.registry import ModelRegistry
-from bot.ports import Adapter, ChatModel, Embedder, PreferenceStore
+from bot.ports import Adapter, ChatModel, CheckResult, Embedder, PreferenceStore, Probe
 from bot.router import ExampleClassifier, Router
 from bot.tutor import Tutor
 
 if TYPE_CHECKING:
     from adapters.slack_bot import SlackAdapter
+    from bot.endpoint import Endpoint, ServiceState
     from knowledge.service import CourseKnowledge
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,8 @@ class BotApp:
         self.router: Router
         self.tutor: Tutor
         self.commands: Commands
+        self.metrics: Metrics
+        self.index_check: Probe | None = index_probe(settings)
 
     async def __aenter__(self) -> BotApp:
         await self._stack.__aenter__()
@@ -84,6 +89,7 @@ class BotApp:
                 cost=self.digests.command,
                 reindex=self._reindex if self.knowledge else None,
             )
+            self.metrics = Metrics(self.settings, self.registry, self.ledger)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -184,6 +190,7 @@ class BotApp:
             sync_commands=section.sync_commands,
             stream_interval_s=section.stream_interval_s,
             max_parts=section.max_parts,
+            shutdown_grace_s=self.settings.service.drain_timeout_s,
         )
         return DiscordAdapter(
             token.get_secret_value(),
@@ -214,6 +221,7 @@ class BotApp:
         if "suggested_prompts" in overrides:
             overrides["suggested_prompts"] = tuple(overrides["suggested_prompts"])
         api_url = self.settings.environ.get("SLACK_API_URL") or None
+        overrides["shutdown_grace_s"] = self.settings.service.drain_timeout_s
         options = SlackOptions(mode=mode, api_url=api_url, **overrides)
         return SlackAdapter(
             secrets.slack_bot_token.get_secret_value(),
@@ -221,3 +229,103 @@ class BotApp:
             signing_secret=signing.get_secret_value() if signing else None,
             options=options,
         )
+
+    # --- tutor run -------------------------------------------------------------------
+
+    def platform_adapters(self) -> list[Adapter]:
+        """Every platform adapter whose credentials are set; none means use the console.
+
+        Raises ConfigError when credentials are set but the platform's extra is missing.
+        """
+        adapters: list[Adapter] = []
+        try:
+            if self.settings.secrets.discord_token is not None:
+                adapters.append(self.discord_adapter())
+            slack = self.slack_adapter()
+            if slack is not None:
+                adapters.append(slack)
+        except ImportError as exc:
+            missing = exc.name or str(exc)
+            extra = "discord" if "discord" in missing else "slack"
+            raise ConfigError(
+                f"credentials for {extra} are set but its package is missing ({missing}): "
+                f"pip install 'tutor-bot[{extra}]'"
+            ) from None
+        return adapters
+
+    async def start_endpoint(self, state: ServiceState) -> Endpoint | None:
+        """Serve /healthz and /metrics when ``[service] metrics_port`` is set (off otherwise)."""
+        port = self.settings.service.metrics_port
+        if port is None:
+            return None
+        from bot.endpoint import Endpoint
+
+        endpoint = Endpoint(state, self.settings.service.metrics_host, port)
+        await endpoint.start()
+        self._stack.push_async_callback(endpoint.aclose)
+        return endpoint
+
+
+def index_probe(settings: Settings) -> Probe | None:
+    """The course index's check for start-up and ``tutor doctor``, once one is configured.
+
+    The knowledge package plugs in here: a Probe that opens the Chroma collection and
+    compares the embedder it was built with to the configured one. None: "not configured".
+    """
+    try:
+        from knowledge.service import check_index
+    except ImportError:  # the knowledge extra is not installed
+        return None
+    return partial(check_index, settings)
+
+
+def doctor_probes(settings: Settings) -> list[tuple[str, Probe]]:
+    """Every check ``tutor doctor`` runs, from the settings alone (nothing is opened)."""
+    from functools import partial
+
+    from bot import doctor_checks as checks
+    from bot.doctor import check_index
+
+    probes: list[tuple[str, Probe]] = [
+        ("config", partial(checks.config_checks, settings)),
+        ("ollama", partial(checks.ollama_checks, settings)),
+        ("embedded", partial(checks.embedded_checks, settings)),
+        ("openai", partial(checks.openai_checks, settings)),
+    ]
+    secrets, environ = settings.secrets, settings.environ
+    if secrets.discord_token is not None:
+        token = secrets.discord_token.get_secret_value()
+
+        async def discord() -> list[CheckResult]:
+            from adapters.discord_doctor import check_discord
+
+            return await check_discord(
+                token,
+                api_base=environ.get("DISCORD_API_BASE") or None,
+                message_content=settings.discord.message_content,
+            )
+
+        probes.append(("discord", discord))
+    if secrets.slack_bot_token is not None:
+        bot_token = secrets.slack_bot_token.get_secret_value()
+        app_token, signing = secrets.slack_app_token, secrets.slack_signing_secret
+
+        async def slack() -> list[CheckResult]:
+            from adapters.slack_doctor import check_slack
+
+            return await check_slack(
+                bot_token,
+                app_token=app_token.get_secret_value() if app_token else None,
+                signing_secret=signing.get_secret_value() if signing else None,
+                api_url=environ.get("SLACK_API_URL") or None,
+                mode=settings.slack.mode,
+            )
+
+        probes.append(("slack", slack))
+    probes += [
+        ("course index", partial(check_index, index_probe(settings))),
+        ("ledger", partial(checks.ledger_checks, settings)),
+        ("disk", partial(checks.disk_checks, settings)),
+        ("hardware", partial(checks.hardware_checks, settings)),
+    ]
+    return probes

@@ -8,12 +8,13 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bot import cli_router
-from bot.app import BotApp
+from bot.app import BotApp, doctor_probes
 from bot.config import ConfigError, Settings, load_config
 from bot.digest_windows import PERIODS
 from bot.events import IncomingMessage, Reply
@@ -153,6 +154,42 @@ async def cmd_forget_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from bot.ledger import LedgerError
+    from bot.ledger_schema import SchemaError
+    from bot.runner import run_service
+
+    started = time.perf_counter()
+    if args.metrics_port is not None:
+        service = settings.service.model_copy(update={"metrics_port": args.metrics_port})
+        settings = settings.model_copy(update={"service": service})
+    try:
+        async with BotApp(settings) as app:
+            adapters = app.platform_adapters()
+            if not adapters:
+                from adapters.console import HELP, ConsoleAdapter
+
+                log.warning("no platform credentials (DISCORD_TOKEN, SLACK_*): serving the console")
+                adapters = [ConsoleAdapter(banner=HELP)]
+            return await run_service(app, adapters, started=started)
+    except (ConfigError, LedgerError, SchemaError, sqlite3.DatabaseError, OSError) as exc:
+        print(f"tutor: cannot start: {exc} (`tutor doctor` checks every part)", file=sys.stderr)
+        return 1
+
+
+async def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.doctor import exit_code, print_table, run_probes, to_json
+
+    results = await run_probes(doctor_probes(settings))
+    if args.json:
+        print(to_json(results))
+    else:
+        print_table(results)
+    return exit_code(results)
+
+
 COMMANDS = {
     **cli_router.COMMANDS,
     "ask": cmd_ask,
@@ -162,6 +199,8 @@ COMMANDS = {
     "digest": cmd_digest,
     "stats": cmd_stats,
     "forget-user": cmd_forget_user,
+    "run": cmd_run,
+    "doctor": cmd_doctor,
 }
 
 
@@ -169,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tutor", description=__doc__)
     parser.add_argument("--config", default="config.toml", help="config file (./config.toml)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), help="log lines as text or JSON ([service])"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     chat = sub.add_parser("chat", help="interactive terminal tutor")
@@ -206,21 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("user")
     forget.add_argument("--platform", required=True, help="e.g. discord, slack, console")
     forget.add_argument("--workspace", default=None, help="guild or workspace id")
+
+    run = sub.add_parser("run", help="serve every platform with credentials, until SIGTERM")
+    run.add_argument(
+        "--metrics-port", type=int, default=None, help="serve /healthz and /metrics on this port"
+    )
+
+    doctor = sub.add_parser("doctor", help="check models, tokens, the ledger and the machine")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
         settings = load_config(args.config, os.environ)
     except ConfigError as exc:
         print(f"tutor: {exc}", file=sys.stderr)
         return 2
+    setup_logging(settings, args)
     if getattr(args, "tier", None) and args.tier not in settings.tiers:
         print(
             f"tutor: unknown tier {args.tier!r} (one of {', '.join(settings.tiers)})",
@@ -232,6 +278,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nBye!", file=sys.stderr)
         return 0
+
+
+def setup_logging(settings: Settings, args: argparse.Namespace) -> None:
+    """-v/-vv, else ``[service] log_level`` for ``run`` and warnings for the rest."""
+    from bot.logs import configure_logging
+
+    if args.verbose:
+        level: int | str = logging.DEBUG if args.verbose > 1 else logging.INFO
+    else:
+        level = settings.service.log_level.upper() if args.command == "run" else logging.WARNING
+    secrets = [
+        value.get_secret_value()
+        for value in settings.secrets.model_dump().values()
+        if value is not None
+    ]
+    configure_logging(
+        level=level, fmt=args.log_format or settings.service.log_format, secrets=secrets
+    )
 
 
 if __name__ == "__main__":

@@ -303,6 +303,17 @@ class KnowledgeSection(_Strict):
     max_file_mb: float = Field(default=10.0, gt=0)
 
 
+class ServiceSection(_Strict):
+    """``tutor run``: shutdown, logs and the local health and metrics endpoint."""
+
+    drain_timeout_s: float = Field(default=20.0, gt=0)  # answers in progress may finish
+    log_format: Literal["text", "json"] = "text"  # `--log-format` overrides
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)  # off unless set; 0: any
+    metrics_host: str = "127.0.0.1"  # keep it local: the endpoint has no authentication
+    ready_timeout_s: float = Field(default=60.0, gt=0)  # platforms connected by then, or warn
+
+
 class Secrets(BaseModel):
     """Credentials from the environment; SecretStr keeps them out of reprs and logs."""
 
@@ -329,6 +340,7 @@ class Settings(_Strict):
     ledger: LedgerSection = LedgerSection()
     digests: DigestsSection = DigestsSection()
     knowledge: KnowledgeSection = KnowledgeSection()
+    service: ServiceSection = ServiceSection()
     # Filled by load_config, not read from the file.
     config_path: Path = Path("config.toml")
     data_dir: Path = Path("data")

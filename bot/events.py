@@ -6,8 +6,10 @@ Standard library only: adapters import this module and nothing else of the core
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,6 +21,27 @@ Role = Literal["system", "user", "assistant"]
 def new_correlation_id() -> str:
     """A short id that ties one message's log lines, reply and ledger row together."""
     return uuid.uuid4().hex[:12]
+
+
+# The correlation id of the message being handled in this task (and the tasks it starts).
+# A context variable is the one module-level state here: log filters read it, so no code
+# has to pass ids around just to log them.
+_CORRELATION_ID: ContextVar[str] = ContextVar("tutor_correlation_id", default="")
+
+
+def current_correlation_id() -> str:
+    """The correlation id of the message being handled here, or ``""``."""
+    return _CORRELATION_ID.get()
+
+
+@contextlib.contextmanager
+def correlation_scope(correlation_id: str) -> Iterator[None]:
+    """Within this block, log lines carry ``correlation_id`` (see bot.logs)."""
+    token = _CORRELATION_ID.set(correlation_id)
+    try:
+        yield
+    finally:
+        _CORRELATION_ID.reset(token)
 
 
 @dataclass(frozen=True, slots=True)

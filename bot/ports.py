@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from bot.events import (
     ChatMessage,
@@ -228,3 +228,26 @@ class Adapter(Protocol):
     async def run(self, handler: Handler, commands: CommandHandler) -> None: ...
 
     async def send(self, message: Outbound) -> None: ...
+
+
+# --- diagnostics ----------------------------------------------------------------------
+
+CheckStatus = Literal["pass", "warn", "fail", "skip"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One line of ``tutor doctor``: what was checked, how it went, and how to fix it.
+
+    ``skip`` means not configured (nothing to check); only ``fail`` makes doctor fail.
+    """
+
+    name: str
+    status: CheckStatus
+    detail: str
+    fix: str = ""
+
+
+# A diagnostic a part of the system offers (a platform, the course index): it never raises
+# for a problem it can name, it returns a ``fail`` with the fix instead.
+Probe = Callable[[], Awaitable[Sequence[CheckResult]]]

@@ -14,7 +14,15 @@ from typing import Generic, TypeVar
 from bot.budgets import BudgetBook
 from bot.confidence import Confidence, assess
 from bot.config import Settings
-from bot.events import ChatMessage, Citation, IncomingMessage, Outcome, Reply, Usage
+from bot.events import (
+    ChatMessage,
+    Citation,
+    IncomingMessage,
+    Outcome,
+    Reply,
+    Usage,
+    correlation_scope,
+)
 from bot.history import ConversationHistory
 from bot.models.registry import ModelRegistry
 from bot.ports import (
@@ -98,6 +106,11 @@ class Tutor:
         self._clock = clock
 
     async def handle(self, msg: IncomingMessage, sink: ReplySink | None = None) -> Reply:
+        """Answer ``msg``; every line logged meanwhile carries its correlation id."""
+        with correlation_scope(msg.correlation_id):
+            return await self._handle(msg, sink)
+
+    async def _handle(self, msg: IncomingMessage, sink: ReplySink | None) -> Reply:
         started = time.perf_counter()
         prefs = await self.preferences.preferences(
             msg.platform, msg.workspace, msg.channel, msg.user
@@ -188,7 +201,8 @@ class Tutor:
     def _clean(self, text: str) -> tuple[str, bool]:
         text = text.replace("\x00", "").strip()
         limit = self.settings.tutor.max_input_chars
-        return (text[:limit], True) if len(text) > limit else (text, False)
+        text, trimmed = (text[:limit], True) if len(text) > limit else (text, False)
+        return _valid_unicode(text), trimmed
 
     async def _cloud_block(self, msg: IncomingMessage, prefs: Preferences, tier: str) -> str | None:
         """Why this message may not go to the cloud at all, if it may not."""
@@ -431,11 +445,32 @@ class Tutor:
     async def _finish(self, msg: IncomingMessage, tier: str, started: float, reply: Reply) -> Reply:
         reply = _stamp(reply, msg, started)
         self._last.put((msg.platform, msg.workspace or "", msg.channel, msg.user), reply)
+        recorded = False
         if self.ledger is not None:
             try:
                 await self.ledger.record(Interaction(msg, reply, tier, self._clock()))
+                recorded = True
             except Exception:
                 log.exception("[%s] could not record the interaction", msg.correlation_id)
+        log.info(
+            "%s on %s by %s (%s) in %.0f ms%s",
+            reply.outcome,
+            msg.platform,
+            reply.model,
+            reply.route,
+            reply.latency_ms,
+            "" if recorded or self.ledger is None else "; NOT recorded",
+            extra={
+                "event": "reply",
+                "platform": msg.platform,
+                "tier": tier,
+                "route": reply.route,
+                "model": reply.model,
+                "outcome": reply.outcome,
+                "latency_ms": round(reply.latency_ms, 1),
+                "recorded": recorded,
+            },
+        )
         return reply
 
 
@@ -445,6 +480,18 @@ def _stamp(reply: Reply, msg: IncomingMessage, started: float) -> Reply:
         latency_ms=(time.perf_counter() - started) * 1000,
         correlation_id=msg.correlation_id,
     )
+
+
+def _valid_unicode(text: str) -> str:
+    """Lone surrogates (from JSON escapes such as ``"\\ud800"``) as U+FFFD; pairs joined.
+
+    Unencodable text would fail later, in a model's HTTP client or the ledger.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def _first(name: str, chain: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.events import CommandRequest, CommandResult
-from bot.ports import Embedder
+from bot.ports import CheckResult, Embedder
 from knowledge.embeddings import build_embedder
 from knowledge.index import CourseIndex, EmbedderMismatch, IndexMissing
 from knowledge.ingest import Ingestor, IngestReport
@@ -123,3 +123,23 @@ class CourseKnowledge:
         )
         self.problem = None
         self._mismatched = False
+
+
+async def check_index(settings: Settings) -> list[CheckResult]:
+    """``tutor doctor`` and start-up: the index exists and matches the configured embedder.
+
+    Opens the index without loading the embedding model (its name is enough).
+    """
+    name = build_embedder(settings).name
+    command = f"tutor ingest {settings.knowledge.course_dir}"
+    try:
+        index = await asyncio.to_thread(CourseIndex.open, settings, name)
+    except IndexMissing as exc:
+        return [CheckResult("course index", "warn", str(exc), f"run `{command}`")]
+    except EmbedderMismatch as exc:
+        return [CheckResult("course index", "fail", str(exc), f"run `{command} --reindex`")]
+    chunks = await asyncio.to_thread(index.count)
+    detail = f"{chunks} passages in {index.name!r}, built with {name}"
+    if not chunks:
+        return [CheckResult("course index", "warn", detail, f"run `{command}`")]
+    return [CheckResult("course index", "pass", detail)]

@@ -105,7 +105,10 @@ class OllamaChatModel(StreamingModel):
             raise self._translate(exc) from None
         except (ConnectionError, httpx.HTTPError) as exc:
             raise ModelUnavailable(
-                self.name, f"cannot reach Ollama at {self.host}", reason="unreachable"
+                self.name,
+                f"cannot reach Ollama at {self.host}",
+                hint="start it with `ollama serve` or point OLLAMA_HOST at it",
+                reason="unreachable",
             ) from exc
 
     async def aclose(self) -> None:

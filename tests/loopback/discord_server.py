@@ -2,9 +2,12 @@
 
 The gateway serves HELLO, takes IDENTIFY (checking the token and intents), sends READY
 and GUILD_CREATE, answers heartbeats and dispatches events with sequence numbers,
-compressed as zlib-stream when the client asks for it. REST checks the bot token,
-validates messages the way Discord does (2,000 characters, not empty), records every
-call, and can be told to answer the next matching call with a 429.
+compressed as zlib-stream when the client asks for it. ``drop()`` cuts the connection
+the way Discord's gateway does now and then; a client that RESUMEs gets the events it
+missed replayed, then RESUMED (an unknown session is told to identify afresh).
+REST checks the bot token, validates messages the way Discord does (2,000 characters,
+not empty), records every call, and can be told to answer the next matching call with
+a 429.
 
 Tests drive it with ``post_message`` (a learner writes) and ``interact`` (a learner
 uses a slash command), then assert on ``calls``: what the bot sent over the wire.
@@ -71,6 +74,9 @@ class _Session:
     intents: int = 0
     seq: int = 0
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    transport: asyncio.BaseTransport | None = None
+    session_id: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)  # dispatches, for RESUME
 
 
 class DiscordServer:
@@ -89,10 +95,15 @@ class DiscordServer:
         self.calls: list[RestCall] = []
         self.heartbeats = 0
         self.identifies: list[dict[str, Any]] = []
+        self.resumes: list[dict[str, Any]] = []  # RESUME payloads that were accepted
+        self.app_flags = 1 << 19  # GATEWAY_MESSAGE_CONTENT_LIMITED: the intent is enabled
         self.synced: dict[str, list[dict[str, Any]]] = {}
         self._interactions: dict[str, dict[str, Any]] = {}
         self._failures: list[_Failure] = []
-        self._sessions: list[_Session] = []
+        self._sessions: list[_Session] = []  # connected now
+        self._resumable: dict[str, _Session] = {}  # every identified session, by id
+        self.accepting = asyncio.Event()  # cleared: new gateway connections wait for HELLO
+        self.accepting.set()
         self._changed = asyncio.Condition()
         app = web.Application(middlewares=[self._middleware], client_max_size=32 * 1024**2)
         app.router.add_get("/gateway", self._gateway)
@@ -370,6 +381,27 @@ class DiscordServer:
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: bool(self._sessions))
 
+    async def drop(self, code: int | None = 4000) -> None:
+        """Cut every gateway connection: a close frame with ``code`` (4000: "unknown
+        error", which clients resume after), or with None a dead TCP connection."""
+        for session in list(self._sessions):
+            if code is None:
+                if session.transport is not None:
+                    session.transport.abort()
+            else:
+                await session.ws.close(code=code, message=b"simulated disconnect")
+        async with asyncio.timeout(5), self._changed:
+            await self._changed.wait_for(lambda: not self._sessions)
+
+    def forget_sessions(self) -> None:
+        """Sessions can no longer be resumed (a client must IDENTIFY again)."""
+        self._resumable.clear()
+
+    async def resumed(self, count: int = 1, *, within: float = 10.0) -> None:
+        """Wait until ``count`` RESUMEs have been accepted and replayed."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: len(self.resumes) >= count)
+
     def fail_next(
         self,
         method: str,
@@ -419,14 +451,19 @@ class DiscordServer:
         return [c for c in self.calls if c.path.startswith("/webhooks/") and token in c.path]
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a DISPATCH event to every identified session that would receive it."""
-        for session in list(self._sessions):
+        """Send a DISPATCH event to every identified session that would receive it.
+
+        A session whose connection dropped keeps its events, for when it resumes.
+        """
+        for session in list(self._resumable.values()):
             await session.ready.wait()
             payload = self._filtered(session, event, data)
             if payload is None:
                 continue
             session.seq += 1
-            await self._send(session, {"op": 0, "t": event, "s": session.seq, "d": payload})
+            frame = {"op": 0, "t": event, "s": session.seq, "d": payload}
+            session.history.append(frame)
+            await self._send(session, frame)
 
     def _filtered(
         self, session: _Session, event: str, data: dict[str, Any]
@@ -500,7 +537,7 @@ class DiscordServer:
                 "bot_require_code_grant": False,
                 "owner": self.user("owner"),
                 "verify_key": "0" * 64,
-                "flags": 1 << 19,  # GATEWAY_MESSAGE_CONTENT_LIMITED
+                "flags": self.app_flags,
                 "team": None,
             }
         )
@@ -730,7 +767,10 @@ class DiscordServer:
         if compress not in (None, "zlib-stream"):
             await ws.close(code=4000, message=b"Unsupported compression")
             return ws
-        session = _Session(ws, zlib.compressobj() if compress else None)
+        session = _Session(
+            ws, zlib.compressobj() if compress else None, transport=request.transport
+        )
+        await self.accepting.wait()
         await self._send(
             session, {"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}
         )
@@ -738,13 +778,16 @@ class DiscordServer:
             async for frame in ws:
                 if frame.type is not WSMsgType.TEXT:
                     continue
-                await self._on_gateway(session, json.loads(frame.data))
+                session = await self._on_gateway(session, json.loads(frame.data))
         finally:
-            if session in self._sessions:
-                self._sessions.remove(session)
+            async with self._changed:
+                if session in self._sessions and session.ws is ws:
+                    self._sessions.remove(session)
+                self._changed.notify_all()
         return ws
 
-    async def _on_gateway(self, session: _Session, payload: dict[str, Any]) -> None:
+    async def _on_gateway(self, session: _Session, payload: dict[str, Any]) -> _Session:
+        """Handle one client frame; returns the session the connection serves from now on."""
         op, data = payload.get("op"), payload.get("d")
         if op == 1:  # heartbeat
             self.heartbeats += 1
@@ -753,14 +796,15 @@ class DiscordServer:
             self.identifies.append(data)
             if data.get("token") != self.token:
                 await session.ws.close(code=4004, message=b"Authentication failed.")
-                return
+                return session
             session.intents = int(data.get("intents", 0))
+            session.session_id = secrets.token_hex(16)
             session.seq += 1
             ready = {
                 "v": 10,
                 "user": self.bot,
                 "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-                "session_id": secrets.token_hex(16),
+                "session_id": session.session_id,
                 "resume_gateway_url": self.gateway_url,
                 "application": {"id": str(self.app_id), "flags": 1 << 19},
                 "private_channels": [],
@@ -774,22 +818,49 @@ class DiscordServer:
             )
             async with self._changed:
                 self._sessions.append(session)
+                self._resumable[session.session_id] = session
                 self._changed.notify_all()
             session.ready.set()
-        elif op == 6:  # resume: not supported, start afresh
-            await self._send(session, {"op": 9, "d": False, "s": None, "t": None})
+        elif op == 6:  # resume: replay what the session missed, then RESUMED
+            return await self._resume(session, data or {})
+        return session
+
+    async def _resume(self, connection: _Session, data: dict[str, Any]) -> _Session:
+        if data.get("token") != self.token:
+            await connection.ws.close(code=4004, message=b"Authentication failed.")
+            return connection
+        session = self._resumable.get(str(data.get("session_id")))
+        if session is None or (data.get("seq") or 0) > session.seq:
+            await self._send(connection, {"op": 9, "d": False, "s": None, "t": None})
+            return connection
+        session.ws, session.compressor = connection.ws, connection.compressor
+        session.transport = connection.transport
+        for frame in session.history:
+            if frame["s"] > (data.get("seq") or 0):
+                await self._send(session, frame)
+        session.seq += 1
+        await self._send(session, {"op": 0, "t": "RESUMED", "s": session.seq, "d": {}})
+        async with self._changed:
+            self._sessions.append(session)
+            self.resumes.append(data)
+            self._changed.notify_all()
+        return session
 
     async def _send(self, session: _Session, payload: dict[str, Any]) -> None:
+        """Send one frame; on a dead connection it is lost (a RESUME replays dispatches)."""
         text = json.dumps(payload)
         if session.ws.closed:
             return
-        if session.compressor is None:
-            await session.ws.send_str(text)
-        else:
-            data = session.compressor.compress(text.encode()) + session.compressor.flush(
-                zlib.Z_SYNC_FLUSH
-            )
-            await session.ws.send_bytes(data)
+        try:
+            if session.compressor is None:
+                await session.ws.send_str(text)
+            else:
+                data = session.compressor.compress(text.encode()) + session.compressor.flush(
+                    zlib.Z_SYNC_FLUSH
+                )
+                await session.ws.send_bytes(data)
+        except ConnectionResetError:
+            return
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -25,20 +25,24 @@ class OllamaBehaviour:
     logprobs: bool = True
     delay_first: float = 0.0  # seconds before the first chunk
     error_after: int | None = None  # send an {"error"} line after this many chunks
+    drop_after: int | None = None  # cut the connection after this many chunks (a crash)
     status: int | None = None  # answer with this HTTP error instead
     done_reason: str = "stop"
 
 
 class OllamaServer:
-    def __init__(self) -> None:
+    """``async with OllamaServer() as ollama:``; ``port`` fixes the port (down, then up)."""
+
+    def __init__(self, port: int | None = None) -> None:
         self.behaviour = OllamaBehaviour()
         self.requests: list[dict[str, Any]] = []
+        self.chatting = asyncio.Event()  # set when a chat request (not a preload) arrives
         app = web.Application()
         app.router.add_post("/api/chat", self._chat)
         app.router.add_post("/api/embed", self._embed)
         app.router.add_get("/api/version", self._version)
         app.router.add_get("/api/tags", self._tags)
-        self._server = TestServer(app, host="127.0.0.1")
+        self._server = TestServer(app, host="127.0.0.1", port=port)
 
     @property
     def url(self) -> str:
@@ -90,6 +94,7 @@ class OllamaServer:
             return web.json_response({"error": f"model '{model}' not found"}, status=404)
         if not body.get("messages"):  # preload
             return web.json_response(self._final(model, 0, 0, "load"))
+        self.chatting.set()
         stream = body.get("stream", True)
         words = [w if i == 0 else " " + w for i, w in enumerate(b.text.split(" "))]
         prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
@@ -108,6 +113,10 @@ class OllamaServer:
         for i, word in enumerate(words):
             if b.error_after is not None and i == b.error_after:
                 await self._line(response, {"error": "simulated failure mid-stream"})
+                return response
+            if b.drop_after is not None and i == b.drop_after:
+                assert request.transport is not None
+                request.transport.abort()  # as if the server process died
                 return response
             chunk: dict[str, Any] = {
                 "model": model,

@@ -26,7 +26,8 @@ class OpenAIBehaviour:
 
 
 class OpenAIServer:
-    def __init__(self) -> None:
+    def __init__(self, api_key: str | None = None) -> None:
+        self.api_key = api_key  # set: other keys get a 401, as OpenAI answers them
         self.behaviour = OpenAIBehaviour()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -47,7 +48,15 @@ class OpenAIServer:
     async def __aexit__(self, *exc: object) -> None:
         await self._server.close()
 
+    def _refused(self, request: web.Request) -> web.Response | None:
+        if self.api_key is None or request.headers.get("Authorization") == f"Bearer {self.api_key}":
+            return None
+        error = {"message": "Incorrect API key provided.", "type": "invalid_request_error"}
+        return web.json_response({"error": error | {"code": "invalid_api_key"}}, status=401)
+
     async def _models(self, request: web.Request) -> web.Response:
+        if (refused := self._refused(request)) is not None:
+            return refused
         return web.json_response(
             {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]}
         )
@@ -82,6 +91,8 @@ class OpenAIServer:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        if (refused := self._refused(request)) is not None:
+            return refused
         b = self.behaviour
         if b.statuses:
             status = b.statuses.pop(0)

@@ -28,6 +28,11 @@ APP_TOKEN = "xapp-test-token"
 TEAM = "T0TEST"
 BOT_USER = "UBOT"
 BOT_ID = "BBOT"
+# What the README's app manifest grants; auth.test reports them in X-OAuth-Scopes.
+MANIFEST_SCOPES = (
+    "app_mentions:read,assistant:write,chat:write,commands,files:write,channels:history,"
+    "groups:history,im:history,mpim:history,im:write,users:read"
+)
 
 
 @dataclass
@@ -79,6 +84,7 @@ class SlackServer:
         self.acks: list[Ack] = []
         self.failures: dict[str, list[Failure]] = {}
         self.connections = 0
+        self.scopes = MANIFEST_SCOPES  # the bot token's granted scopes
         self._ts = itertools.count(1)
         self._changed = asyncio.Condition()
         self._socket: web.WebSocketResponse | None = None
@@ -162,6 +168,13 @@ class SlackServer:
 
     # --- Socket Mode ------------------------------------------------------------------
 
+    async def drop(self) -> None:
+        """Close the Socket Mode connection from Slack's side (the app should reconnect)."""
+        if self._socket is not None:
+            await self._socket.close(code=1001, message=b"going away")
+        async with asyncio.timeout(5), self._changed:
+            await self._changed.wait_for(lambda: not self._connected.is_set())
+
     async def deliver(
         self,
         payload: Mapping[str, Any],
@@ -217,7 +230,8 @@ class SlackServer:
             self.acks.append(ack)
             if not future.done():
                 future.set_result(ack)
-        self._connected.clear()
+        if self._socket is ws:  # not replaced by a newer connection meanwhile
+            self._connected.clear()
         await self._notify()
         return ws
 
@@ -275,7 +289,7 @@ class SlackServer:
     # --- Web API methods ----------------------------------------------------------------
 
     def _m_auth_test(self, args: dict[str, Any]) -> web.Response:
-        return _ok(
+        response = _ok(
             url="https://loopback.slack.test/",
             team="Loopback",
             user="tutor",
@@ -284,6 +298,8 @@ class SlackServer:
             bot_id=BOT_ID,
             is_enterprise_install=False,
         )
+        response.headers["X-OAuth-Scopes"] = self.scopes
+        return response
 
     def _m_apps_connections_open(self, args: dict[str, Any]) -> web.Response:
         return _ok(url=f"ws://127.0.0.1:{self._server.port}/link?ticket=ok")
