@@ -63,15 +63,21 @@ class OllamaServer:
             {"models": [{"name": m, "model": m} for m in self.behaviour.models]}
         )
 
+    def _refusal(self, model: str) -> web.Response | None:
+        """The error Ollama would answer with (a simulated status, an unpulled model)."""
+        if self.behaviour.status is not None:
+            status = self.behaviour.status
+            return web.json_response({"error": f"simulated {status}"}, status=status)
+        if model not in self.behaviour.models:
+            return web.json_response({"error": f"model '{model}' not found"}, status=404)
+        return None
+
     async def _embed(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
-        b = self.behaviour
-        if b.status is not None:
-            return web.json_response({"error": f"simulated {b.status}"}, status=b.status)
         model = body.get("model", "")
-        if model not in b.models:
-            return web.json_response({"error": f"model '{model}' not found"}, status=404)
+        if (refusal := self._refusal(model)) is not None:
+            return refusal
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         return web.json_response(
             {
@@ -87,11 +93,9 @@ class OllamaServer:
         body = await request.json()
         self.requests.append(body)
         b = self.behaviour
-        if b.status is not None:
-            return web.json_response({"error": f"simulated {b.status}"}, status=b.status)
         model = body.get("model", "")
-        if model not in b.models:
-            return web.json_response({"error": f"model '{model}' not found"}, status=404)
+        if (refusal := self._refusal(model)) is not None:
+            return refusal
         if not body.get("messages"):  # preload
             return web.json_response(self._final(model, 0, 0, "load"))
         self.chatting.set()
