@@ -1,5 +1,7 @@
 """The real embedded model (llama.cpp + SmolLM2-135M) end to end. No network, no keys."""
 
+import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -98,6 +100,27 @@ async def test_stopping_early_frees_the_model_for_the_next_call(embedded):
             break  # the consumer walks away after one token
     final = await embedded.generate(PROMPT, GenerationParams(max_tokens=8))
     assert final.output_tokens > 0
+
+
+async def test_a_call_given_up_while_queued_is_never_evaluated(embedded):
+    """Under overload, calls that time out waiting for the model must not still run
+    later: each would hold the single llama.cpp worker and delay the next learners."""
+    banana = [ChatMessage("user", "Say the word banana.")]
+    first = embedded.stream(PROMPT, GenerationParams(max_tokens=16, temperature=0))
+    async with contextlib.aclosing(first):
+        assert isinstance(await anext(first), TextDelta)  # the worker is busy with it
+        queued = embedded.stream(banana, GenerationParams(max_tokens=16))
+        waiting = asyncio.ensure_future(anext(queued))
+        await asyncio.sleep(0)  # it is submitted to the worker, behind the first call
+        waiting.cancel()  # what a first-token timeout does
+        await asyncio.gather(waiting, return_exceptions=True)
+        await queued.aclose()
+        rest = [event async for event in first]
+    await asyncio.get_running_loop().run_in_executor(embedded._executor, lambda: None)
+    llm = embedded._llm
+    evaluated = llm.detokenize(llm.input_ids[: llm.n_tokens].tolist()).decode("utf-8", "replace")
+    assert isinstance(rest[-1], Generation)
+    assert "Python" in evaluated and "banana" not in evaluated
 
 
 async def test_tutor_falls_back_from_a_down_ollama_to_the_embedded_model(tmp_path):

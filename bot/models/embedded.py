@@ -124,6 +124,9 @@ class EmbeddedChatModel(StreamingModel):
         def work() -> None:
             from llama_cpp import StoppingCriteriaList
 
+            if stop.is_set():  # given up while queued (a timeout): spend nothing on it
+                return
+
             # What create_chat_completion does, done here so the prompt's length is known.
             chat = self._formatter(messages=as_dicts(messages))
             prompt = llm.tokenize(
