@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c 'import hashlib,sys;print(hashlib.sha1(open("pyproject.toml","rb").read()).hexdigest()[:10])')
 EXTRAS ?= embedded,knowledge,discord,slack,dev
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench soak clean
 
 # torch goes first, pinned (the CPU build here): an unpinned one pulls GBs of CUDA packages.
 $(STAMP): pyproject.toml
@@ -25,8 +25,15 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
+# Every benchmark but the soak, which runs for 30 minutes on its own: `make soak`.
 bench: setup
-	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	for script in bench/[!_]*.py; do \
+		case $$script in bench/soak.py) continue;; esac; \
+		$(BIN)/python $$script || exit 1; \
+	done
+
+soak: setup
+	$(BIN)/python bench/soak.py --minutes 30
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
