@@ -33,15 +33,13 @@ from _common import machine, p95
 
 from tests.loopback.discord_server import DiscordServer
 from tests.loopback.slack_server import (
-    APP_TOKEN,
-    BOT_TOKEN,
     SlackServer,
     direct_message,
     event_callback,
     mention,
     slash_command,
 )
-from tests.service_helpers import RunningBot, tutor_run
+from tests.service_helpers import RunningBot, loopback_env, tutor_run
 
 CONFIG = """
 [tutor]
@@ -194,15 +192,7 @@ async def soak(minutes: float, rate: float, window_s: float, warmup_s: float) ->
     ledger = folder / "data" / "ledger.sqlite3"
     load = Load()
     async with DiscordServer(token=TOKEN) as discord, SlackServer() as slack:
-        env = {
-            "DISCORD_TOKEN": TOKEN,
-            "DISCORD_API_BASE": discord.api_base,
-            "DISCORD_GATEWAY_URL": discord.gateway_url,
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_APP_TOKEN": APP_TOKEN,
-            "SLACK_API_URL": slack.api_url,
-            "TUTOR_DATA_DIR": str(folder / "data"),
-        }
+        env = loopback_env(folder / "data", discord=discord, slack=slack)
         async with tutor_run(config, env) as bot:
             await bot.ready(within=300)
             print(f"bot ready (pid {bot.pid}); {rate} questions/s for {minutes:g} min", flush=True)

@@ -33,8 +33,8 @@ from pathlib import Path
 from _common import ROOT, machine
 
 from tests.loopback.discord_server import DiscordServer
-from tests.loopback.slack_server import APP_TOKEN, BOT_TOKEN, SlackServer
-from tests.service_helpers import tutor_run
+from tests.loopback.slack_server import SlackServer
+from tests.service_helpers import loopback_env, tutor_run
 
 CONFIG = """
 [models.embedded]
@@ -54,15 +54,7 @@ def at(record: dict) -> float:
 async def one_run(folder: Path, discord: DiscordServer, slack: SlackServer) -> dict[str, float]:
     config = folder / "config.toml"
     config.write_text(CONFIG)
-    env = {
-        "DISCORD_TOKEN": TOKEN,
-        "DISCORD_API_BASE": discord.api_base,
-        "DISCORD_GATEWAY_URL": discord.gateway_url,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_APP_TOKEN": APP_TOKEN,
-        "SLACK_API_URL": slack.api_url,
-        "TUTOR_DATA_DIR": str(folder / "data"),
-    }
+    env = loopback_env(folder / "data", discord=discord, slack=slack)
     spawned = time.time()
     async with tutor_run(config, env, verbose=1) as bot:
         ready = await bot.ready(within=300)

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.loopback.discord_server import DiscordServer
+from tests.loopback.slack_server import APP_TOKEN, BOT_TOKEN, SlackServer
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SERVICE_CONFIG = """
@@ -242,3 +245,29 @@ async def tutor_run(
             proc.kill()
             await proc.wait()
         await asyncio.gather(*bot._readers, return_exceptions=True)
+
+
+def loopback_env(
+    data: Path,
+    *,
+    discord: DiscordServer | None = None,
+    slack: SlackServer | None = None,
+    ollama_url: str | None = None,
+    openai_key: str | None = None,
+) -> dict[str, str]:
+    """What an operator would export: credentials and endpoints of the loopback servers."""
+    env = {"TUTOR_DATA_DIR": str(data)}
+    if discord is not None:
+        env |= {
+            "DISCORD_TOKEN": discord.token,
+            "DISCORD_API_BASE": discord.api_base,
+            "DISCORD_GATEWAY_URL": discord.gateway_url,
+        }
+    if slack is not None:
+        env |= {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+        env |= {"SLACK_API_URL": slack.api_url}
+    if ollama_url is not None:
+        env["OLLAMA_HOST"] = ollama_url
+    if openai_key is not None:
+        env["OPENAI_API_KEY"] = openai_key
+    return env

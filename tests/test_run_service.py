@@ -24,7 +24,7 @@ from tests.loopback.slack_server import (
     event_callback,
     mention,
 )
-from tests.service_helpers import free_port, tutor_run, write_service_config
+from tests.service_helpers import free_port, loopback_env, tutor_run, write_service_config
 
 DISCORD_TOKEN = "discord-bot-token-0123456789abcdef"  # not token-shaped: only config hides it
 OPENAI_KEY = "sk-test-openai-key-0123456789abcdef"
@@ -35,18 +35,10 @@ HARD_QUESTION = "Explain in detail, step by step, how recursion works in Python.
 def platform_env(
     discord: DiscordServer, slack: SlackServer, ollama: OllamaServer, data: Path
 ) -> dict[str, str]:
-    return {
-        "DISCORD_TOKEN": DISCORD_TOKEN,
-        "DISCORD_API_BASE": discord.api_base,
-        "DISCORD_GATEWAY_URL": discord.gateway_url,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_APP_TOKEN": APP_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "OLLAMA_HOST": ollama.url,
-        "OPENAI_API_KEY": OPENAI_KEY,
-        "TUTOR_DATA_DIR": str(data),
-    }
+    env = loopback_env(
+        data, discord=discord, slack=slack, ollama_url=ollama.url, openai_key=OPENAI_KEY
+    )
+    return env | {"SLACK_SIGNING_SECRET": SIGNING_SECRET}
 
 
 async def fetch(url: str) -> tuple[int, str]:
@@ -127,13 +119,7 @@ async def test_sigterm_lets_an_answer_in_progress_finish_and_exits_0(tmp_path):
     async with DiscordServer(token=DISCORD_TOKEN) as discord, OllamaServer() as ollama:
         ollama.behaviour.delay_first = 2.0
         config = write_service_config(tmp_path, chain=["default"])
-        env = {
-            "DISCORD_TOKEN": DISCORD_TOKEN,
-            "DISCORD_API_BASE": discord.api_base,
-            "DISCORD_GATEWAY_URL": discord.gateway_url,
-            "OLLAMA_HOST": ollama.url,
-            "TUTOR_DATA_DIR": str(tmp_path / "data"),
-        }
+        env = loopback_env(tmp_path / "data", discord=discord, ollama_url=ollama.url)
         async with tutor_run(config, env) as bot:
             await bot.ready()
             learner = discord.user("ada")
@@ -170,13 +156,8 @@ async def test_a_refused_token_stops_the_run_with_a_clear_message(tmp_path):
     error line (no traceback), so a supervisor notices and an operator knows why."""
     async with DiscordServer(token=DISCORD_TOKEN) as discord, OllamaServer() as ollama:
         config = write_service_config(tmp_path)
-        env = {
-            "DISCORD_TOKEN": "revoked-token-value-000000",
-            "DISCORD_API_BASE": discord.api_base,
-            "DISCORD_GATEWAY_URL": discord.gateway_url,
-            "OLLAMA_HOST": ollama.url,
-            "TUTOR_DATA_DIR": str(tmp_path / "data"),
-        }
+        env = loopback_env(tmp_path / "data", discord=discord, ollama_url=ollama.url)
+        env["DISCORD_TOKEN"] = "revoked-token-value-000000"  # the server knows another
         async with tutor_run(config, env) as bot:
             code = await bot.wait()
     assert code == 1

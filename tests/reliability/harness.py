@@ -16,7 +16,8 @@ from bot.events import IncomingMessage, Reply
 from bot.ports import Adapter, ChatModel, ReplySink
 from bot.runner import run_service
 from tests.loopback.discord_server import DiscordServer
-from tests.loopback.slack_server import APP_TOKEN, BOT_TOKEN, SlackServer
+from tests.loopback.slack_server import SlackServer
+from tests.service_helpers import loopback_env
 
 DISCORD_TOKEN = "reliability-discord-token"
 LOCAL_TEXT = "A list is an ordered collection."  # what the loopback Ollama answers
@@ -37,22 +38,10 @@ def environment(
     ollama_url: str | None = None,
     openai_key: str | None = "sk-reliability",
 ) -> dict[str, str]:
-    """What an operator would export: credentials and endpoints of the loopback servers."""
-    env = {"TUTOR_DATA_DIR": str(data)}
-    if discord is not None:
-        env |= {
-            "DISCORD_TOKEN": discord.token,
-            "DISCORD_API_BASE": discord.api_base,
-            "DISCORD_GATEWAY_URL": discord.gateway_url,
-        }
-    if slack is not None:
-        env |= {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
-        env |= {"SLACK_API_URL": slack.api_url}
-    if ollama_url is not None:
-        env["OLLAMA_HOST"] = ollama_url
-    if openai_key is not None:
-        env["OPENAI_API_KEY"] = openai_key
-    return env
+    """The loopback environment, with an OpenAI key unless told otherwise."""
+    return loopback_env(
+        data, discord=discord, slack=slack, ollama_url=ollama_url, openai_key=openai_key
+    )
 
 
 @dataclass

@@ -9,8 +9,8 @@ import sqlite3
 
 from tests.loopback.discord_server import DiscordServer
 from tests.loopback.ollama_server import OllamaServer
-from tests.loopback.slack_server import APP_TOKEN, BOT_TOKEN, SlackServer, event_callback, mention
-from tests.service_helpers import tutor_run, write_service_config
+from tests.loopback.slack_server import SlackServer, event_callback, mention
+from tests.service_helpers import loopback_env, tutor_run, write_service_config
 
 LEARNERS = 8
 
@@ -27,16 +27,7 @@ async def test_sigkill_under_load_loses_no_acknowledged_row(tmp_path):
         OllamaServer() as ollama,
     ):
         config = write_service_config(tmp_path, chain=["default"])
-        env = {
-            "DISCORD_TOKEN": "kill-test-token",
-            "DISCORD_API_BASE": discord.api_base,
-            "DISCORD_GATEWAY_URL": discord.gateway_url,
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_APP_TOKEN": APP_TOKEN,
-            "SLACK_API_URL": slack.api_url,
-            "OLLAMA_HOST": ollama.url,
-            "TUTOR_DATA_DIR": str(data),
-        }
+        env = loopback_env(data, discord=discord, slack=slack, ollama_url=ollama.url)
         async with tutor_run(config, env) as bot:
             await bot.ready()
             traffic = [
