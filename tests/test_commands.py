@@ -85,33 +85,24 @@ async def test_privacy_keeps_a_learner_off_the_cloud(parts):
     assert not (await commands(req("privacy", mode="maybe"))).ok
 
 
+def tier_set(tier):
+    """A moderator putting learner u1 on ``tier``."""
+    return CommandRequest(
+        name="tier.set",
+        user="mod",
+        channel="c1",
+        platform="discord",
+        workspace="g1",
+        args={"user": "u1", "tier": tier},
+        is_moderator=True,
+    )
+
+
 async def test_tier_set_changes_the_learners_chain(parts):
     commands, tutor, _ = parts
-    result = await commands(
-        CommandRequest(
-            name="tier.set",
-            user="mod",
-            channel="c1",
-            platform="discord",
-            workspace="g1",
-            args={"user": "u1", "tier": "enterprise"},
-            is_moderator=True,
-        )
-    )
-    assert result.ok
+    assert (await commands(tier_set("enterprise"))).ok
     assert (await tutor.handle(msg())).model == "cloud"
-    bad = await commands(
-        CommandRequest(
-            name="tier.set",
-            user="mod",
-            channel="c1",
-            platform="discord",
-            workspace="g1",
-            args={"user": "u1", "tier": "gold"},
-            is_moderator=True,
-        )
-    )
-    assert not bad.ok
+    assert not (await commands(tier_set("gold"))).ok
 
 
 async def test_why_and_forget(parts):
