@@ -16,10 +16,10 @@ import time
 from _common import ROOT, machine, median, p95
 
 from bot.config import load_config
+from bot.core.tutor import Tutor
 from bot.events import IncomingMessage
 from bot.models.base import collect
 from bot.models.registry import ModelRegistry
-from bot.tutor import Tutor
 from tests.fakes import FakeChatModel, ListLedger
 
 
@@ -70,7 +70,7 @@ async def main(n: int) -> None:
 
 
 async def _prompt(tutor: Tutor):
-    from bot.prompt import build_prompt
+    from bot.core.prompt import build_prompt
 
     return build_prompt(tutor.settings.tutor.system_prompt, [], "What is a list?")
 

@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.config import load_config
-from bot.digest_chart import render_chart
-from bot.digest_service import Digests
-from bot.digest_windows import complete_window
-from bot.ledger import COLUMNS, INSERT, Ledger
+from bot.digests.chart import render_chart
+from bot.digests.service import Digests
+from bot.digests.windows import complete_window
+from bot.ledger.store import COLUMNS, INSERT, Ledger
 from tests.conftest import TEST_CONFIG, write_config
 from tests.ledger_helpers import cloud, interaction
 

@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 import discord  # noqa: E402
 
-from adapters.discord_bot import DiscordAdapter, DiscordOptions  # noqa: E402
-from adapters.discord_routing import route_client, webhooks_routed_to  # noqa: E402
+from adapters.discord.bot import DiscordAdapter, DiscordOptions  # noqa: E402
+from adapters.discord.routing import route_client, webhooks_routed_to  # noqa: E402
 from bot.app import BotApp  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.events import ChatMessage, IncomingMessage  # noqa: E402

@@ -20,11 +20,11 @@ import time
 from _common import ROOT, machine, median
 
 from bot.config import load_config
+from bot.core.prompt import build_prompt
+from bot.core.tutor import Tutor
 from bot.events import IncomingMessage
 from bot.models.embedded import bundled_model_path
 from bot.models.registry import ModelRegistry
-from bot.prompt import build_prompt
-from bot.tutor import Tutor
 
 QUESTION = "What is the difference between a list and a tuple in Python?"
 

@@ -29,7 +29,7 @@ from knowledge.service import CourseKnowledge  # noqa: E402
 
 def cli_ingest(folder: Path, data: str) -> float:
     started = time.perf_counter()
-    command = [sys.executable, "-m", "bot.cli", "--config", str(ROOT / "config.toml")]
+    command = [sys.executable, "-m", "bot.cli.main", "--config", str(ROOT / "config.toml")]
     subprocess.run(
         [*command, "ingest", str(folder)],
         cwd=ROOT,

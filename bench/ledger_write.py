@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.config import Settings, load_config
-from bot.ledger import Ledger
+from bot.ledger.store import Ledger
 from tests.conftest import TEST_CONFIG, write_config
 from tests.ledger_helpers import cloud, interaction
 

@@ -20,10 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.config import Settings, load_config
+from bot.core.tutor import Tutor
 from bot.events import IncomingMessage
-from bot.ledger import Ledger
+from bot.ledger.store import Ledger
 from bot.models.registry import ModelRegistry
-from bot.tutor import Tutor
 from tests.conftest import TEST_CONFIG, write_config
 from tests.fakes import FakeChatModel, Script
 

@@ -20,7 +20,7 @@ import os
 from _common import ROOT, machine, median, p95
 
 from bot.config import load_config
-from bot.evaluate import (
+from bot.core.evaluate import (
     Routed,
     estimate_cost,
     load_suite,
@@ -29,8 +29,8 @@ from bot.evaluate import (
     score_models,
     score_routing,
 )
+from bot.core.router import ExampleClassifier, Router
 from bot.models.registry import ModelRegistry
-from bot.router import ExampleClassifier, Router
 from knowledge.embeddings import build_embedder
 
 

@@ -24,7 +24,7 @@ import time
 
 from _common import ROOT, machine, median, p95
 
-from adapters.slack_bot import SlackAdapter, SlackOptions
+from adapters.slack.bot import SlackAdapter, SlackOptions
 from bot.app import BotApp
 from bot.config import load_config
 from bot.events import IncomingMessage, Reply

@@ -1,6 +1,6 @@
 """Soak: `tutor run` with the embedded model under a steady mixed load on both platforms.
 
-The bot runs as a real process (`python -m bot.cli run`), connected to loopback Discord
+The bot runs as a real process (`python -m bot.cli.main run`), connected to loopback Discord
 and Slack servers in this process, answering with the embedded llama.cpp model. A steady
 mix arrives at ``--rate`` questions per second: Discord mentions, DMs and `/tutor ask`,
 Slack mentions, DMs and `/tutor ask`, with an occasional `/tutor why` and `model list`.

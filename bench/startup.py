@@ -1,6 +1,6 @@
 """Start-up time of `tutor run` to ready, with the embedded model, on loopback platforms.
 
-Each run starts a fresh process (`python -m bot.cli run`) with Discord and Slack
+Each run starts a fresh process (`python -m bot.cli.main run`) with Discord and Slack
 credentials pointing at loopback servers, and reads its JSON log lines. Printed, as
 medians over the runs (min-max in brackets):
 
@@ -70,7 +70,7 @@ async def one_run(folder: Path, discord: DiscordServer, slack: SlackServer) -> d
 
     opened = first(lambda r: r["message"].startswith("ledger open"))
     warming = first(lambda r: r["message"].startswith("warming"))
-    warmed = first(lambda r: r["logger"] == "bot.runner" and "course index" in r["message"])
+    warmed = first(lambda r: r["logger"] == "bot.service.runner" and "course index" in r["message"])
     connected = {r["platform"]: at(r) - spawned for r in records if r.get("event") == "connected"}
     return {
         "imports + config + ledger": at(opened) - spawned,
@@ -92,7 +92,7 @@ async def index_course(folder: Path) -> str:
     started = time.perf_counter()
     env = os.environ | {"TUTOR_DATA_DIR": str(folder / "data"), "HF_HUB_OFFLINE": "1"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "ingest", str(samples[0]), cwd=ROOT, env=env
+        sys.executable, "-m", "bot.cli.main", "ingest", str(samples[0]), cwd=ROOT, env=env
     )
     code = await proc.wait()
     seconds = time.perf_counter() - started

@@ -9,21 +9,21 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from bot.commands import Commands
 from bot.config import ConfigError, Settings
-from bot.digest_scheduler import DigestScheduler
-from bot.digest_service import Digests
+from bot.core.commands import Commands
+from bot.core.router import ExampleClassifier, Router
+from bot.core.tutor import Tutor
+from bot.digests.scheduler import DigestScheduler
+from bot.digests.service import Digests
 from bot.events import CommandRequest, CommandResult
-from bot.ledger import Ledger
-from bot.metrics import Metrics
+from bot.ledger.store import Ledger
 from bot.models.registry import ModelRegistry
 from bot.ports import Adapter, ChatModel, CheckResult, Embedder, PreferenceStore, Probe
-from bot.router import ExampleClassifier, Router
-from bot.tutor import Tutor
+from bot.service.metrics import Metrics
 
 if TYPE_CHECKING:
-    from adapters.slack_bot import SlackAdapter
-    from bot.endpoint import Endpoint, ServiceState
+    from adapters.slack.bot import SlackAdapter
+    from bot.service.endpoint import Endpoint, ServiceState
     from knowledge.service import CourseKnowledge
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ class BotApp:
 
     def discord_adapter(self) -> Adapter:
         """The Discord adapter, from ``[discord]``, DISCORD_TOKEN and the API overrides."""
-        from adapters.discord_bot import DiscordAdapter, DiscordOptions
+        from adapters.discord.bot import DiscordAdapter, DiscordOptions
 
         token = self.settings.secrets.discord_token
         if token is None:
@@ -213,7 +213,7 @@ class BotApp:
                 "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET"
             )
             return None
-        from adapters.slack_bot import SlackAdapter, SlackOptions
+        from adapters.slack.bot import SlackAdapter, SlackOptions
 
         overrides = config.model_dump(exclude_none=True, exclude={"mode"})
         if "moderators" in overrides:
@@ -258,7 +258,7 @@ class BotApp:
         port = self.settings.service.metrics_port
         if port is None:
             return None
-        from bot.endpoint import Endpoint
+        from bot.service.endpoint import Endpoint
 
         endpoint = Endpoint(state, self.settings.service.metrics_host, port)
         await endpoint.start()
@@ -283,8 +283,8 @@ def doctor_probes(settings: Settings) -> list[tuple[str, Probe]]:
     """Every check ``tutor doctor`` runs, from the settings alone (nothing is opened)."""
     from functools import partial
 
-    from bot import doctor_checks as checks
-    from bot.doctor import check_index
+    from bot.doctor import checks
+    from bot.doctor.report import check_index
 
     probes: list[tuple[str, Probe]] = [
         ("config", partial(checks.config_checks, settings)),
@@ -297,7 +297,7 @@ def doctor_probes(settings: Settings) -> list[tuple[str, Probe]]:
         token = secrets.discord_token.get_secret_value()
 
         async def discord() -> list[CheckResult]:
-            from adapters.discord_doctor import check_discord
+            from adapters.discord.doctor import check_discord
 
             return await check_discord(
                 token,
@@ -311,7 +311,7 @@ def doctor_probes(settings: Settings) -> list[tuple[str, Probe]]:
         app_token, signing = secrets.slack_app_token, secrets.slack_signing_secret
 
         async def slack() -> list[CheckResult]:
-            from adapters.slack_doctor import check_slack
+            from adapters.slack.doctor import check_slack
 
             return await check_slack(
                 bot_token,

@@ -36,7 +36,7 @@ def current_correlation_id() -> str:
 
 @contextlib.contextmanager
 def correlation_scope(correlation_id: str) -> Iterator[None]:
-    """Within this block, log lines carry ``correlation_id`` (see bot.logs)."""
+    """Within this block, log lines carry ``correlation_id`` (see bot.service.logs)."""
     token = _CORRELATION_ID.set(correlation_id)
     try:
         yield
@@ -45,8 +45,20 @@ def correlation_scope(correlation_id: str) -> Iterator[None]:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextLine:
+    """Earlier words the learner's message refers to: a thread's talk, a quoted message."""
+
+    author: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """One learner message, already translated from its platform's payload.
+
+    ``text`` holds only the learner's own words; ``context`` holds what others wrote
+    that the message refers to (thread replies, a quoted message), oldest first.
+    Routing, limits and the ledger look at ``text`` alone; the prompt gets both.
 
     ``conversation`` identifies the thread of talk (a Discord thread or reply chain,
     a Slack thread); it defaults to the channel. History is kept per
@@ -62,6 +74,7 @@ class IncomingMessage:
     tier: str | None = None
     is_dm: bool = False
     local_only: bool = False
+    context: tuple[ContextLine, ...] = ()
     correlation_id: str = field(default_factory=new_correlation_id)
 
     @property

@@ -11,7 +11,7 @@ import sys
 import time
 
 from bot.config import load_config
-from bot.ledger import Ledger
+from bot.ledger.store import Ledger
 from tests.ledger_helpers import cloud, interaction
 
 

@@ -199,7 +199,7 @@ async def tutor_run(
     verbose: int = 0,
     stdin: bytes | None = None,
 ) -> AsyncIterator[RunningBot]:
-    """``python -m bot.cli --config CONFIG --log-format json [-v] run RUN_ARGS`` with
+    """``python -m bot.cli.main --config CONFIG --log-format json [-v] run RUN_ARGS`` with
     ``environ`` over a clean environment (no credentials leak in from the caller's).
 
     The process is killed on exit if it is still running.
@@ -214,7 +214,7 @@ async def tutor_run(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "bot.cli.main",
         "--config",
         str(config),
         "--log-format",

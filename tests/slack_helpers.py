@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from adapters.slack_bot import SlackAdapter, SlackOptions
+from adapters.slack.bot import SlackAdapter, SlackOptions
 from bot.events import Citation, CommandRequest, CommandResult, IncomingMessage, Reply
 from bot.ports import Preferences, ReplySink
 from tests.loopback.slack_server import APP_TOKEN, BOT_TOKEN, SlackServer

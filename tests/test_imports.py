@@ -1,6 +1,7 @@
 """Imports point inward, as design.md says. This test walks every module's imports."""
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -8,7 +9,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
-COMPOSITION_ROOT = {"bot/app.py", "bot/cli.py"}
+PROVIDER_SDKS = {"ollama", "openai", "llama_cpp", "httpx", "anthropic"}
+SQL_DRIVERS = {"sqlite3", "aiosqlite", "asyncpg", "psycopg"}
+SQL_STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP)\s")
+
+
+def is_composition_root(path: Path) -> bool:
+    name = rel(path)
+    return name == "bot/app.py" or name.startswith("bot/cli/")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -42,7 +50,7 @@ def test_events_and_ports_use_only_the_standard_library(name):
 
 @pytest.mark.parametrize("path", modules("bot"), ids=rel)
 def test_core_never_imports_outer_layers(path):
-    if rel(path) in COMPOSITION_ROOT:
+    if is_composition_root(path):
         pytest.skip("the composition root wires everything")
     forbidden = {"adapters", "knowledge", "discord", "slack_bolt", "slack_sdk", "chromadb"}
     bad = {i for i in imports_of(path) if top(i) in forbidden}
@@ -99,3 +107,19 @@ def test_no_module_reads_the_environment_at_import_time():
                 if reads:
                     offenders.append(f"{rel(path)}:{node.lineno}")
     assert not offenders
+
+
+def under(path: Path, package: str) -> bool:
+    return rel(path).startswith(package + "/")
+
+
+@pytest.mark.parametrize("path", modules("bot/core"), ids=rel)
+def test_core_never_imports_the_service_or_the_composition_root(path):
+    outer = ("bot.service", "bot.cli", "bot.app", "bot.digests", "bot.doctor")
+    bad = {i for i in imports_of(path) if i.startswith(outer)}
+    assert not bad, f"{rel(path)} imports {bad}"
+
+
+def test_few_modules_sit_directly_in_bot():
+    flat = sorted(p.name for p in (ROOT / "bot").glob("*.py") if p.name != "__init__.py")
+    assert len(flat) <= 6, flat

@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from bot.app import BotApp
-from bot.cli import main
+from bot.cli.main import main
 from bot.config import load_config
 from bot.events import CommandRequest, IncomingMessage
 from tests.knowledge.conftest import knowledge_settings

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from tests.knowledge.conftest import knowledge_settings
 from tests.loopback.ollama_server import OllamaServer
 

@@ -8,8 +8,8 @@ check of the shipped data and model, not a flaky one.
 from pathlib import Path
 
 from bot.config import load_config
-from bot.evaluate import load_suite, route_suite, score_routing
-from bot.router import ExampleClassifier, Router
+from bot.core.evaluate import load_suite, route_suite, score_routing
+from bot.core.router import ExampleClassifier, Router
 
 ROOT = Path(__file__).resolve().parents[2]
 

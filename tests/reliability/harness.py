@@ -14,7 +14,7 @@ from bot.app import BotApp
 from bot.config import load_config
 from bot.events import IncomingMessage, Reply
 from bot.ports import Adapter, ChatModel, ReplySink
-from bot.runner import run_service
+from bot.service.runner import run_service
 from tests.loopback.discord_server import DiscordServer
 from tests.loopback.slack_server import SlackServer
 from tests.service_helpers import loopback_env

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.commands import MODERATOR_ONLY
+from bot.core.commands import MODERATOR_ONLY
 from tests.loopback.discord_server import EPHEMERAL, DiscordServer, RestCall
 from tests.loopback.ollama_server import OllamaServer
 from tests.loopback.slack_server import SlackServer, slash_command

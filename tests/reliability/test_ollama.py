@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bot.tutor import APOLOGY, SWITCH_NOTICE
+from bot.core.tutor import APOLOGY, SWITCH_NOTICE
 from tests.loopback.discord_server import DiscordServer
 from tests.loopback.ollama_server import OllamaServer
 from tests.loopback.openai_server import OpenAIServer

@@ -1,0 +1,122 @@
+"""``tutor stats``: the ledger as tables in the terminal."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from rich import box
+from rich.table import Table
+
+from bot.config import Period
+from bot.digests.compute import Digest
+from bot.digests.service import Digests
+from bot.digests.text import fmt_money, fmt_ms, fmt_share
+from bot.ledger.schema import QUARTER_S
+from bot.ledger.store import Ledger
+
+COMPACT = {"box": box.SIMPLE_HEAD, "pad_edge": False, "collapse_padding": True}
+
+
+async def stats_tables(ledger: Ledger, digests: Digests, period: Period) -> list[Table]:
+    digest = await digests.on_demand(period)
+    return [
+        await _overview(ledger, digests),
+        _tiers(digest),
+        _reasons(digest),
+        await _models(ledger, digest),
+        await _posts(ledger, digests),
+    ]
+
+
+async def _overview(ledger: Ledger, digests: Digests) -> Table:
+    (rows, first, last, with_text), = await ledger.query(
+        "SELECT count(*), min(at), max(at), count(text) FROM interactions"
+    )  # fmt: skip
+    (learners,), = await ledger.query("SELECT count(*) FROM learners")  # fmt: skip
+    (version,), = await ledger.query("PRAGMA user_version")  # fmt: skip
+    size = sum(p.stat().st_size for p in ledger.path.parent.glob(ledger.path.name + "*"))
+    table = Table(title="Ledger", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", overflow="fold")
+    table.add_row("file", f"{ledger.path} ({size / 1e6:.1f} MB, schema v{version})")
+    table.add_row("interactions", f"{rows:,}")
+    table.add_row("learners", f"{learners:,}")
+    table.add_row("first / last", f"{_when(first, digests)} / {_when(last, digests)}")
+    days = ledger.settings.ledger.text_retention_days
+    kept = f"kept {days} days" if days else "not stored"
+    table.add_row("with message text", f"{with_text:,} ({kept})")
+    return table
+
+
+def _tiers(digest: Digest) -> Table:
+    table = Table(title=f"Per tier, {digest.window.label}", **COMPACT)
+    table.add_column("tier")
+    for name in ("asked", "learners", "local", "spend", "saved", "p50", "p95", "failed"):
+        table.add_column(name, justify="right")
+    rows = [*digest.tiers.items()]
+    if len(rows) > 1:
+        rows.append(("all", digest.total))
+    for name, (now, _) in rows:
+        table.add_row(
+            name,
+            f"{now.questions:,}",
+            f"{now.learners:,}",
+            fmt_share(now.local_share),
+            fmt_money(now.spend_usd, now.unknown_cost),
+            fmt_money(now.saved_usd, now.unknown_saved),
+            fmt_ms(now.p50_ms),
+            fmt_ms(now.p95_ms),
+            f"{now.failures:,}",
+            style="bold" if name == "all" else None,
+        )
+    return table
+
+
+def _reasons(digest: Digest) -> Table:
+    table = Table(title="Why the cloud answered", **COMPACT)
+    for name in ("tier", "reason", "answers"):
+        table.add_column(name, justify="right" if name == "answers" else "left")
+    for name, (now, _) in digest.tiers.items():
+        for reason, count in now.reasons:
+            table.add_row(name, reason, f"{count:,}")
+    return table
+
+
+async def _models(ledger: Ledger, digest: Digest) -> Table:
+    rows = await ledger.query(
+        "SELECT model, route, sum(questions), sum(input_tokens), sum(output_tokens),"
+        " total(cost_usd), sum(unknown_cost) FROM usage_q WHERE q >= ? AND q < ?"
+        " GROUP BY 1, 2 ORDER BY 3 DESC",
+        [
+            math.floor(digest.window.start_ts / QUARTER_S),
+            math.ceil(digest.window.end_ts / QUARTER_S),
+        ],
+    )
+    table = Table(title="Per model, same period", **COMPACT)
+    for name in ("model", "route", "messages", "input tokens", "output tokens", "cost"):
+        table.add_column(name, justify="left" if name in {"model", "route"} else "right")
+    for model, route, n, tokens_in, tokens_out, cost, unknown in rows:
+        table.add_row(
+            model, route, f"{n:,}", f"{tokens_in:,}", f"{tokens_out:,}", fmt_money(cost, unknown)
+        )
+    return table
+
+
+async def _posts(ledger: Ledger, digests: Digests) -> Table:
+    rows = await ledger.query(
+        "SELECT period_key, target, status, coalesce(posted_at, claimed_at), error"
+        " FROM digest_posts ORDER BY claimed_at DESC LIMIT 10"
+    )
+    table = Table(title="Latest digest posts", **COMPACT)
+    for name in ("period", "target", "status", "when", "error"):
+        table.add_column(name)
+    for period, target, status, when, error in rows:
+        table.add_row(period, target, status, _when(when, digests), error or "")
+    return table
+
+
+def _when(ts: float | None, digests: Digests) -> str:
+    if ts is None:
+        return "-"
+    return f"{datetime.fromtimestamp(ts, digests.zone):%Y-%m-%d %H:%M %Z}"

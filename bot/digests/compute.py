@@ -1,0 +1,350 @@
+"""Cost digests: per-tier figures from the ledger, compared with the period before.
+
+Figures come from the ledger's rollups (see bot.ledger.schema), so a digest costs the
+same over a hundred rows or ten million. Definitions:
+
+- questions: every recorded message; answers: those a model answered (not failures
+  or empty messages); local share: local answers / answers.
+- cloud spend: known costs; answers with no price are counted apart, never as $0.
+- saved: what local answers' tokens would have cost on the tier's cloud model.
+- latency p50/p95: of answers, read from a histogram with 2%-wide buckets (so within
+  1% of the exact value); nearest-rank percentiles.
+- learners: distinct learners with a recorded message (forgotten learners drop out).
+- budget used: the tier's cloud spend this month (to the period's end) over its
+  ``monthly_budget_usd``; shown for bot-wide digests only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bot.config import Settings
+from bot.digests.windows import Window, month_start
+from bot.ledger.schema import DAY_S, QUARTER_S, bucket_ms
+from bot.ledger.store import NO_MODEL, Ledger
+
+QUARTERS_PER_DAY = DAY_S // QUARTER_S
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Limits a digest to one workspace (a Discord guild, a Slack workspace)."""
+
+    platform: str
+    workspace: str | None
+
+    def sql(self, prefix: str = "") -> tuple[str, list[Any]]:
+        return (
+            f" AND {prefix}platform = ? AND {prefix}workspace = ?",
+            [self.platform, self.workspace or ""],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """One tier's (or all tiers') figures over one window."""
+
+    questions: int = 0
+    answers: int = 0
+    local_answers: int = 0
+    learners: int = 0
+    spend_usd: float = 0.0
+    unknown_cost: int = 0  # answers whose model has no price
+    saved_usd: float = 0.0
+    unknown_saved: int = 0  # local answers with no priced cloud model to compare with
+    failures: int = 0
+    fell_back: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    reasons: tuple[tuple[str, int], ...] = ()  # top escalation reasons, most frequent first
+
+    @property
+    def local_share(self) -> float | None:
+        return self.local_answers / self.answers if self.answers else None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetUse:
+    spent_usd: float
+    budget_usd: float
+    unknown_cost: int = 0
+
+    @property
+    def used(self) -> float:
+        return self.spent_usd / self.budget_usd
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Cloud spend and local share per tier per chart bucket (``edges`` in unix seconds)."""
+
+    edges: tuple[float, ...]
+    spend: Mapping[str, list[float]]
+    local_share: Mapping[str, list[float | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    window: Window
+    previous: Window
+    scope: Scope | None
+    tiers: dict[str, tuple[Figures, Figures]]  # tier -> (current, previous)
+    total: tuple[Figures, Figures]
+    budgets: dict[str, tuple[BudgetUse, BudgetUse]] = field(default_factory=dict)
+    series: Series = field(default_factory=lambda: Series((), {}, {}))
+    prices_as_of: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.total[0].questions or self.total[1].questions)
+
+
+# --- computation ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Acc:
+    """Running sums for one tier."""
+
+    questions: int = 0
+    answers: int = 0
+    local_answers: int = 0
+    spend: float = 0.0
+    unknown_cost: int = 0
+    saved: float = 0.0
+    unknown_saved: int = 0
+    failures: int = 0
+    fell_back: int = 0
+    latency: Counter[int] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    learners: set[int] = field(default_factory=set)
+
+    def add(self, other: _Acc) -> None:
+        for name in (
+            "questions",
+            "answers",
+            "local_answers",
+            "spend",
+            "unknown_cost",
+            "saved",
+            "unknown_saved",
+            "failures",
+            "fell_back",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.latency.update(other.latency)
+        self.reasons.update(other.reasons)
+        self.learners |= other.learners
+
+    def figures(self, top_reasons: int) -> Figures:
+        reasons = sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:top_reasons]
+        return Figures(
+            questions=self.questions,
+            answers=self.answers,
+            local_answers=self.local_answers,
+            learners=len(self.learners),
+            spend_usd=self.spend,
+            unknown_cost=self.unknown_cost,
+            saved_usd=self.saved,
+            unknown_saved=self.unknown_saved,
+            failures=self.failures,
+            fell_back=self.fell_back,
+            p50_ms=percentile(self.latency, 0.50),
+            p95_ms=percentile(self.latency, 0.95),
+            reasons=tuple(reasons),
+        )
+
+
+def percentile(histogram: Mapping[int, int], q: float) -> float | None:
+    """Nearest-rank percentile of a latency histogram (bucket -> count), in ms."""
+    n = sum(histogram.values())
+    if not n:
+        return None
+    rank, seen = max(1, math.ceil(q * n)), 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return bucket_ms(bucket)
+    return None  # unreachable: seen ends at n >= rank
+
+
+class DigestBuilder:
+    """Computes Digests from a ledger's rollups."""
+
+    def __init__(self, settings: Settings, ledger: Ledger) -> None:
+        self.settings = settings
+        self.ledger = ledger
+
+    async def build(self, window: Window, scope: Scope | None = None) -> Digest:
+        previous = window.previous()
+        (current, series), (before, _) = await asyncio.gather(
+            self._window(window, scope, chart=True), self._window(previous, scope, chart=False)
+        )
+        top = self.settings.digests.top_reasons
+        names = self._order(set(current) | set(before))
+        tiers = {
+            name: (current.get(name, _Acc()).figures(top), before.get(name, _Acc()).figures(top))
+            for name in names
+        }
+        total = (_sum(current.values()).figures(top), _sum(before.values()).figures(top))
+        budgets = {} if scope is not None else await self._budgets(window, previous)
+        return Digest(
+            window=window,
+            previous=previous,
+            scope=scope,
+            tiers=tiers,
+            total=total,
+            budgets=budgets,
+            series=series,
+            prices_as_of=self.settings.prices.as_of,
+        )
+
+    def _order(self, names: set[str]) -> list[str]:
+        """Configured tiers in config order, then any others the ledger remembers."""
+        known = [name for name in self.settings.tiers if name in names]
+        return known + sorted(names - set(known))
+
+    async def _window(
+        self, window: Window, scope: Scope | None, *, chart: bool
+    ) -> tuple[dict[str, _Acc], Series]:
+        q0 = math.floor(window.start_ts / QUARTER_S)
+        q1 = math.ceil(window.end_ts / QUARTER_S)
+        where, params = scope.sql() if scope else ("", [])
+        accs: defaultdict[str, _Acc] = defaultdict(_Acc)
+        edges = window.buckets() if chart else [window.start_ts, window.end_ts]
+        slots = len(edges) - 1
+        spend: defaultdict[str, list[float]] = defaultdict(lambda: [0.0] * slots)
+        answers: defaultdict[str, list[int]] = defaultdict(lambda: [0] * slots)
+        local: defaultdict[str, list[int]] = defaultdict(lambda: [0] * slots)
+
+        usage, reasons, latency, learners = await asyncio.gather(
+            self.ledger.query(
+                "SELECT q, tier, model, route, outcome, sum(questions), total(cost_usd),"
+                " sum(unknown_cost), total(saved_usd), sum(unknown_saved)"
+                f" FROM usage_q WHERE q >= ? AND q < ?{where} GROUP BY 1, 2, 3, 4, 5",
+                [q0, q1, *params],
+            ),
+            self.ledger.query(
+                "SELECT tier, reason, sum(n) FROM reasons_q"
+                f" WHERE q >= ? AND q < ?{where} GROUP BY 1, 2",
+                [q0, q1, *params],
+            ),
+            self._latency(q0, q1, where, params),
+            self._learners(window, q0, q1, scope),
+        )
+        for q, tier, model, route, outcome, n, cost, unknown, saved, unsaved in usage:
+            acc = accs[tier]
+            acc.questions += n
+            acc.spend += cost
+            acc.unknown_cost += unknown
+            acc.saved += saved
+            acc.unknown_saved += unsaved
+            acc.failures += n if outcome == "failed" else 0
+            acc.fell_back += n if outcome == "fell_back" else 0
+            slot = min(max(bisect.bisect_right(edges, q * QUARTER_S) - 1, 0), slots - 1)
+            spend[tier][slot] += cost
+            if model != NO_MODEL:
+                acc.answers += n
+                answers[tier][slot] += n
+                if route == "local":
+                    acc.local_answers += n
+                    local[tier][slot] += n
+        for tier, reason, n in reasons:
+            accs[tier].reasons[reason] += n
+        for tier, bucket, n in latency:
+            accs[tier].latency[bucket] += n
+        for tier, learner in learners:
+            accs[tier].learners.add(learner)
+        series = Series(
+            edges=tuple(edges),
+            spend=dict(spend),
+            local_share={
+                tier: [lo / an if an else None for lo, an in zip(local[tier], counts, strict=True)]
+                for tier, counts in answers.items()
+            },
+        )
+        return dict(accs), series
+
+    async def _latency(
+        self, q0: int, q1: int, where: str, params: list[Any]
+    ) -> list[tuple[Any, ...]]:
+        """Whole UTC days from the daily histogram, the ragged ends from the 15-minute one."""
+        d0 = -(-q0 // QUARTERS_PER_DAY)
+        d1 = q1 // QUARTERS_PER_DAY
+        if d0 >= d1:
+            d0 = d1 = 0
+            spans = [(q0, q1), (0, 0)]
+        else:
+            spans = [(q0, d0 * QUARTERS_PER_DAY), (d1 * QUARTERS_PER_DAY, q1)]
+        quarter = f"SELECT tier, bucket, n FROM latency_q WHERE q >= ? AND q < ?{where}"
+        return await self.ledger.query(
+            "SELECT tier, bucket, sum(n) FROM ("
+            f"SELECT tier, bucket, n FROM latency_d WHERE day >= ? AND day < ?{where}"
+            f" UNION ALL {quarter} UNION ALL {quarter}) GROUP BY 1, 2",
+            [d0, d1, *params, *spans[0], *params, *spans[1], *params],
+        )
+
+    async def _learners(
+        self, window: Window, q0: int, q1: int, scope: Scope | None
+    ) -> list[tuple[Any, ...]]:
+        """(tier, learner id) for each learner with a message in the window, per tier.
+
+        One index probe per learner active around the window and tier, so it costs the
+        same however many messages each learner sent.
+        """
+        where, params = scope.sql() if scope else ("", [])
+        where_l, params_l = scope.sql("l.") if scope else ("", [])
+        span = [window.start_ts, window.end_ts]
+        return await self.ledger.query(
+            "SELECT t.tier, l.id FROM learners AS l,"
+            f" (SELECT DISTINCT tier FROM usage_q WHERE q >= ? AND q < ?{where}) AS t"
+            f" WHERE l.last_at >= ? AND l.first_at < ?{where_l} AND EXISTS (SELECT 1"
+            " FROM interactions AS i WHERE i.platform = l.platform AND i.workspace = l.workspace"
+            " AND i.user = l.user AND i.tier = t.tier AND i.at >= ? AND i.at < ?)",
+            [q0, q1, *params, *span, *params_l, *span],
+        )
+
+    async def _budgets(
+        self, window: Window, previous: Window
+    ) -> dict[str, tuple[BudgetUse, BudgetUse]]:
+        budgets = {
+            name: tier.monthly_budget_usd
+            for name, tier in self.settings.tiers.items()
+            if tier.monthly_budget_usd
+        }
+        if not budgets:
+            return {}
+        now, before = await asyncio.gather(self._month_spend(window), self._month_spend(previous))
+
+        def use(spend: dict[str, tuple[float, int]], name: str, budget: float) -> BudgetUse:
+            spent, unknown = spend.get(name, (0.0, 0))
+            return BudgetUse(spent, budget, unknown)
+
+        return {
+            name: (use(now, name, budget), use(before, name, budget))
+            for name, budget in budgets.items()
+        }
+
+    async def _month_spend(self, window: Window) -> dict[str, tuple[float, int]]:
+        """Cloud spend per tier from the start of the month to the window's end."""
+        start = month_start(window.end - timedelta(microseconds=1)).timestamp()
+        rows = await self.ledger.query(
+            "SELECT tier, total(cost_usd), sum(unknown_cost) FROM usage_q"
+            " WHERE q >= ? AND q < ? GROUP BY 1",
+            [math.floor(start / QUARTER_S), math.ceil(window.end_ts / QUARTER_S)],
+        )
+        return {tier: (spent, unknown) for tier, spent, unknown in rows}
+
+
+def _sum(accs: Iterable[_Acc]) -> _Acc:
+    total = _Acc()
+    for acc in accs:
+        total.add(acc)
+    return total

@@ -1,0 +1,462 @@
+"""The usage ledger: every interaction in SQLite (WAL mode), plus persisted preferences.
+
+Durability: ``record()`` returns only once the transaction holding the row has
+committed; that is what "recorded" means. A committed row survives the bot process
+dying at any moment afterwards (a crash, an OOM kill, SIGKILL): it is in the
+write-ahead log. With ``[ledger] synchronous = "normal"`` (the default) a power cut or
+kernel crash may still roll back the last few commits; ``"full"`` fsyncs every commit
+and survives those too, at the price of one fsync per write batch.
+
+Writes stay off the reply's critical path: one writer task commits every row waiting
+in its queue as one transaction (group commit), so concurrent replies share a commit.
+A reply waits at most ``[ledger] max_wait_ms`` for its row; past that, ``record()``
+raises LedgerTimeout (not acknowledged) while the row stays queued and is written as
+soon as the database allows. A database that is busy, full or failing is retried, and
+a row the database refuses outright is logged in full, never dropped silently. Reads
+(digests, stats) run on their own read-only connection and never wait for writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import contextlib
+import json
+import logging
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.config import Settings
+from bot.core.pricing import Pricing
+from bot.ledger.preferences import SqlitePreferences
+from bot.ledger.schema import (
+    DAY_S,
+    QUARTER_S,
+    escalation_keys,
+    latency_bucket,
+    migrate,
+    register_functions,
+)
+from bot.ports import Interaction
+
+log = logging.getLogger(__name__)
+
+NO_MODEL = "none"  # the tutor's model name when nothing answered (empty message, all failed)
+MAX_BATCH = 1000
+MAX_BACKLOG = 100_000
+ID_CHARS = 200  # user, channel, workspace ids are short; anything longer is cut
+RETRY_FIRST_S = 0.05
+RETRY_MAX_S = 5.0
+CLOSE_RETRIES = 5  # while closing, a failing database is retried this often, then rows are logged
+PURGE_CHUNK = 5000
+PURGE_EVERY_S = 3600.0
+
+COLUMNS = (
+    "at",
+    "tier",
+    "route",
+    "model",
+    "outcome",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "saved_usd",
+    "latency_ms",
+    "ttft_ms",
+    "confidence",
+    "platform",
+    "workspace",
+    "channel",
+    "user",
+    "reasons",
+    "correlation_id",
+    "text",
+    "latency_bucket",
+    "escalations",
+    "answer",
+)
+INSERT = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+class LedgerError(Exception):
+    """A row could not be recorded."""
+
+
+class LedgerTimeout(LedgerError):
+    """The row was not committed in time. It is still queued and will be written."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: tuple[Any, ...]
+    done: asyncio.Future[None]
+    correlation_id: str
+
+
+@dataclass(slots=True)
+class _Barrier:
+    done: asyncio.Future[None]
+
+
+_STOP = object()
+
+
+class Ledger:
+    """Implements the Ledger port (``record``) and owns the SQLite database.
+
+    ``async with Ledger(settings) as ledger: ...`` or ``await ledger.open()`` then
+    ``await ledger.aclose()``, which writes every queued row before closing.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        path: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        busy_timeout_s: float = 5.0,
+        purge_every_s: float | None = PURGE_EVERY_S,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self.settings = settings
+        self.path = path or settings.data_dir / settings.ledger.file
+        self.pricing = Pricing(settings)
+        self.preferences = SqlitePreferences(self, clock=clock)
+        self.commits = 0  # write transactions holding recorded rows (fewer than rows: batching)
+        self.recorded = 0
+        self._clock = clock
+        self._busy_timeout_s = busy_timeout_s
+        self._purge_every_s = purge_every_s
+        self._max_batch = max_batch  # 1 turns group commit off (for comparison)
+        self._max_wait_s = settings.ledger.max_wait_ms / 1000
+        self._text_chars = settings.tutor.max_input_chars
+        self._keep_text = settings.ledger.text_retention_days > 0
+        self._db: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self._writer: asyncio.Task[None] | None = None
+        self._maintenance: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def __aenter__(self) -> Ledger:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def open(self) -> Ledger:
+        """Create or migrate the database and start the writer."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = await aiosqlite.connect(self.path, timeout=self._busy_timeout_s)
+            async with self._db.execute("PRAGMA journal_mode = WAL") as cursor:
+                mode = await cursor.fetchone()
+            if not mode or str(mode[0]).lower() != "wal":
+                raise LedgerError(f"{self.path}: cannot use WAL mode (got {mode})")
+            await self._db.execute(f"PRAGMA synchronous = {self.settings.ledger.synchronous}")
+            await register_functions(self._db)
+            await migrate(self._db)
+            self._reader = await aiosqlite.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self._busy_timeout_s
+            )
+            await self._reader.execute("PRAGMA query_only = 1")
+            await self.preferences.load()
+        except BaseException:
+            await self._close_connections()
+            raise
+        self._writer = asyncio.create_task(self._write_loop(), name="ledger-writer")
+        if self._purge_every_s:
+            self._maintenance = asyncio.create_task(self._maintain(), name="ledger-maintenance")
+        log.info("ledger open at %s", self.path)
+        return self
+
+    async def aclose(self) -> None:
+        """Write every queued row, then close. Safe to call twice."""
+        if self._db is None:
+            return
+        self._closing = True
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+        if self._writer is not None:
+            self._queue.put_nowait(_STOP)
+            await self._writer
+        with contextlib.suppress(sqlite3.Error):
+            await self._db.execute("PRAGMA optimize")
+        await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        for conn in (self._reader, self._db):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+        self._reader = self._db = None
+
+    # --- the Ledger port -----------------------------------------------------------------
+
+    async def record(self, interaction: Interaction) -> None:
+        """Record one interaction; returns once it is committed (see the module docstring)."""
+        if self._closing or self._writer is None:
+            raise LedgerError("the ledger is closed")
+        row = self.row(interaction)
+        cid = interaction.reply.correlation_id or interaction.message.correlation_id
+        if self._queue.qsize() >= MAX_BACKLOG:
+            log.error("[%s] ledger backlog full; row not recorded: %s", cid, _dump(row))
+            raise LedgerError("the ledger's write backlog is full")
+        done = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(row, done, cid))
+        try:
+            async with asyncio.timeout(self._max_wait_s):
+                await asyncio.shield(done)
+        except TimeoutError:
+            raise LedgerTimeout(
+                f"not committed after {self._max_wait_s * 1000:.0f} ms; still queued"
+            ) from None
+
+    def row(self, interaction: Interaction) -> tuple[Any, ...]:
+        """The interactions row for one Interaction, in COLUMNS order."""
+        msg, reply = interaction.message, interaction.reply
+        usage = reply.usage
+        answered = reply.model != NO_MODEL
+        saved = self.pricing.saved_usd(
+            interaction.tier, reply.model, usage.input_tokens, usage.output_tokens
+        )
+        escalations = (
+            json.dumps(escalation_keys(reply.reasons))
+            if answered and reply.route == "cloud"
+            else None
+        )
+        return (
+            float(interaction.at),
+            _clean(interaction.tier, ID_CHARS),
+            reply.route,
+            _clean(reply.model, ID_CHARS),
+            reply.outcome,
+            max(int(usage.input_tokens), 0),
+            max(int(usage.output_tokens), 0),
+            _finite(usage.cost_usd),
+            _finite(saved),
+            _finite(reply.latency_ms) or 0.0,
+            _finite(reply.ttft_ms),
+            _finite(reply.confidence),
+            _clean(msg.platform, ID_CHARS),
+            _clean(msg.workspace or "", ID_CHARS),
+            _clean(msg.channel, ID_CHARS),
+            _clean(msg.user, ID_CHARS),
+            json.dumps([_clean(r, ID_CHARS) for r in reply.reasons]),
+            _clean(reply.correlation_id or msg.correlation_id, ID_CHARS),
+            _clean(msg.text, self._text_chars) if self._keep_text else None,
+            latency_bucket(_finite(reply.latency_ms) or 0.0) if answered else None,
+            escalations,
+            reply.text if escalations is not None and self._keep_text else None,
+        )
+
+    # --- other writes -----------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Wait until every row queued so far is committed."""
+        if self._writer is None or self._closing:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Barrier(done))
+        await done
+
+    async def write(self, *statements: tuple[str, Sequence[Any]]) -> list[int]:
+        """Run statements in one transaction on the writer connection; their row counts."""
+        db = self._require(self._db)
+        async with self._lock:
+            counts: list[int] = []
+            try:
+                for sql, params in statements:
+                    async with db.execute(sql, params) as cursor:
+                        counts.append(cursor.rowcount)
+                await db.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await db.rollback()
+                raise
+        return counts
+
+    async def forget_user(self, platform: str, workspace: str | None, user: str) -> int:
+        """Delete a learner's rows and preferences; returns how many interactions went.
+
+        The anonymous rollups (counts and costs per quarter-hour) are kept.
+        """
+        await self.flush()
+        key = (platform, workspace or "", user)
+        where = "WHERE platform = ? AND workspace = ? AND user = ?"
+        counts = await self.write(
+            (f"DELETE FROM interactions {where}", key),
+            (f"DELETE FROM learners {where}", key),
+            (f"DELETE FROM learner_preferences {where}", key),
+        )
+        await self.preferences.forget_cached(platform, workspace, user)
+        log.info("forgot %s/%s/%s: %d interactions", platform, workspace or "-", user, counts[0])
+        return counts[0]
+
+    async def purge_text(self, now: float | None = None) -> int:
+        """Delete message text older than the retention period; returns how many rows."""
+        days = self.settings.ledger.text_retention_days
+        cutoff = (self._clock() if now is None else now) - days * DAY_S
+        total = 0
+        while True:
+            (count,) = await self.write(
+                (
+                    "UPDATE interactions SET text = NULL, answer = NULL WHERE id IN"
+                    " (SELECT id FROM interactions"
+                    " WHERE text IS NOT NULL AND at < ? LIMIT ?)",
+                    (cutoff, PURGE_CHUNK),
+                )
+            )
+            total += count
+            if count < PURGE_CHUNK:
+                if total:
+                    log.info("purged the text of %d interactions older than %d days", total, days)
+                return total
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query on the reader connection."""
+        reader = self._require(self._reader)
+        return [tuple(row) for row in await reader.execute_fetchall(sql, params)]
+
+    async def month_spend(
+        self, now: float | None = None
+    ) -> tuple[dict[str, float], dict[tuple[str, str, str], float]]:
+        """Known cloud spend so far this UTC month: per tier, and per learner
+        ``(platform, workspace, user)``. For budget checks to start from at start-up.
+        """
+        today = time.gmtime(self._clock() if now is None else now)
+        start = calendar.timegm((today.tm_year, today.tm_mon, 1, 0, 0, 0))
+        tiers = await self.query(
+            "SELECT tier, total(cost_usd) FROM usage_q WHERE q >= ? GROUP BY 1",
+            [start // QUARTER_S],
+        )
+        learners = await self.query(
+            "SELECT platform, workspace, user, total(cost_usd) FROM interactions"
+            " WHERE at >= ? AND route = 'cloud' GROUP BY 1, 2, 3",
+            [start],
+        )
+        return (
+            {tier: spent for tier, spent in tiers if spent},
+            {(p, w, u): spent for p, w, u, spent in learners if spent},
+        )
+
+    # --- the writer ---------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            items = [await self._queue.get()]
+            while len(items) < self._max_batch and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            rows: list[_Pending] = []
+            for item in items:
+                if isinstance(item, _Pending):
+                    rows.append(item)
+                    continue
+                if rows:
+                    await self._commit(rows)
+                    rows = []
+                if item is _STOP:
+                    return
+                if not item.done.done():
+                    item.done.set_result(None)
+            if rows:
+                await self._commit(rows)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        db = self._require(self._db)
+        delay, attempts = RETRY_FIRST_S, 0
+        while True:
+            try:
+                async with self._lock:
+                    try:
+                        await db.executemany(INSERT, [p.row for p in batch])
+                        await db.commit()
+                    except BaseException:
+                        with contextlib.suppress(Exception):
+                            await db.rollback()
+                        raise
+            except sqlite3.OperationalError as exc:
+                # Busy, locked, full, an I/O error: the database, not the rows. Keep them.
+                attempts += 1
+                if self._closing and attempts > CLOSE_RETRIES:
+                    self._give_up(batch, exc)
+                    return
+                log.warning(
+                    "ledger write failed (%s); retrying %d rows in %.2fs", exc, len(batch), delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            except Exception as exc:
+                if len(batch) == 1:
+                    self._give_up(batch, exc)
+                    return
+                for pending in batch:  # find the row the database refuses; keep the others
+                    await self._commit([pending])
+                return
+            self.commits += 1
+            self.recorded += len(batch)
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_result(None)
+            return
+
+    def _give_up(self, batch: list[_Pending], exc: BaseException) -> None:
+        for pending in batch:
+            log.error(
+                "[%s] ledger row NOT recorded (%s): %s",
+                pending.correlation_id,
+                exc,
+                _dump(pending.row),
+            )
+            if not pending.done.done():
+                pending.done.set_exception(LedgerError(f"not recorded: {exc}"))
+
+    async def _maintain(self) -> None:
+        assert self._purge_every_s
+        while True:
+            try:
+                await self.purge_text()
+            except sqlite3.Error:
+                log.exception("purging old message text failed; will try again")
+            await asyncio.sleep(self._purge_every_s)
+
+    def _require(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if conn is None:
+            raise LedgerError("the ledger is not open")
+        return conn
+
+
+def _clean(value: str, limit: int) -> str:
+    """Text SQLite can store: no NULs, no lone surrogates, at most ``limit`` characters."""
+    value = value[:limit].replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _dump(row: tuple[Any, ...]) -> str:
+    return json.dumps(dict(zip(COLUMNS, row, strict=True)), ensure_ascii=False)

@@ -1,0 +1,130 @@
+"""The shared /tutor commands, with fake models."""
+
+import pytest
+
+from bot.core.commands import Commands
+from bot.core.preferences import MemoryPreferences
+from bot.core.tutor import Tutor
+from bot.events import CommandRequest, IncomingMessage
+from bot.models.registry import ModelRegistry
+from bot.ports import ModelUnavailable
+from tests.fakes import FakeChatModel, Script
+
+
+@pytest.fixture
+def parts(settings):
+    fakes = {
+        "local": FakeChatModel("local"),
+        "tiny": FakeChatModel("tiny"),
+        "cloud": FakeChatModel("cloud", is_local=False),
+    }
+    registry = ModelRegistry(settings, models=fakes)
+    prefs = MemoryPreferences()
+    tutor = Tutor(settings, registry, preferences=prefs)
+    return Commands(settings, tutor, registry, prefs), tutor, fakes
+
+
+def req(name, mod=False, user="u1", channel="c1", **args):
+    return CommandRequest(
+        name=name,
+        user=user,
+        channel=channel,
+        platform="discord",
+        workspace="g1",
+        args=args,
+        is_moderator=mod,
+    )
+
+
+def msg(text="hi", user="u1", channel="c1"):
+    return IncomingMessage(
+        text=text, user=user, channel=channel, platform="discord", workspace="g1"
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["model.set", "model.show", "model.list", "tier.set", "cost", "reindex"]
+)
+async def test_non_moderators_are_refused(parts, name):
+    commands, _, _ = parts
+    result = await commands(req(name, model="tiny", user="u2", tier="enterprise"))
+    assert not result.ok and "only moderators" in result.text and result.ephemeral
+
+
+async def test_model_set_moves_the_channel_to_that_model_first(parts):
+    commands, tutor, _ = parts
+    result = await commands(req("model.set", mod=True, model="tiny"))
+    assert result.ok
+    reply = await tutor.handle(msg())
+    assert reply.model == "tiny" and "channel-model:tiny" in reply.reasons
+    other = await tutor.handle(msg(channel="c2"))
+    assert other.model == "local"
+    assert "tiny" in (await commands(req("model.show", mod=True))).text
+    await commands(req("model.set", mod=True, model="default"))
+    assert (await tutor.handle(msg())).model == "local"
+
+
+async def test_model_set_for_the_server_and_unknown_models(parts):
+    commands, tutor, _ = parts
+    assert not (await commands(req("model.set", mod=True, model="gpt-9"))).ok
+    assert not (await commands(req("model.set", mod=True, model="tiny", scope="galaxy"))).ok
+    await commands(req("model.set", mod=True, model="tiny", scope="server"))
+    assert (await tutor.handle(msg(channel="anywhere"))).model == "tiny"
+
+
+async def test_privacy_keeps_a_learner_off_the_cloud(parts):
+    commands, tutor, fakes = parts
+    down = ModelUnavailable("x", "down")
+    fakes["local"]._answer = Script(fail=down)
+    fakes["tiny"]._answer = Script(fail=down)
+    assert (await commands(req("privacy", mode="on"))).ok
+    reply = await tutor.handle(msg())
+    assert fakes["cloud"].calls == [] and reply.outcome == "failed"
+    await commands(req("privacy", mode="off"))
+    assert (await tutor.handle(msg())).model == "cloud"
+    assert not (await commands(req("privacy", mode="maybe"))).ok
+
+
+def tier_set(tier):
+    """A moderator putting learner u1 on ``tier``."""
+    return CommandRequest(
+        name="tier.set",
+        user="mod",
+        channel="c1",
+        platform="discord",
+        workspace="g1",
+        args={"user": "u1", "tier": tier},
+        is_moderator=True,
+    )
+
+
+async def test_tier_set_changes_the_learners_chain(parts):
+    commands, tutor, _ = parts
+    assert (await commands(tier_set("enterprise"))).ok
+    assert (await tutor.handle(msg())).model == "cloud"
+    assert not (await commands(tier_set("gold"))).ok
+
+
+async def test_why_and_forget(parts):
+    commands, tutor, fakes = parts
+    assert "haven't answered" in (await commands(req("why"))).text
+    await tutor.handle(msg("first"))
+    why = await commands(req("why"))
+    assert "local" in why.text and "`tier:free`" in why.text
+    assert "forgotten" in (await commands(req("forget"))).text
+    await tutor.handle(msg("second"))
+    assert [m.content for m in fakes["local"].calls[-1][1:]] == ["second"]
+
+
+async def test_model_list_offers_choices_with_health(parts):
+    commands, _, _ = parts
+    result = await commands(req("model.list", mod=True))
+    assert result.choices == ("local", "tiny", "cloud")
+    assert "cloud" in result.text and "ok" in result.text
+
+
+async def test_unknown_command_and_unwired_hooks(parts):
+    commands, _, _ = parts
+    assert not (await commands(req("dance"))).ok
+    assert not (await commands(req("cost", mod=True))).ok
+    assert not (await commands(req("cost", mod=True, period="decade"))).ok
