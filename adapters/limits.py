@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
+
+from cachetools import LRUCache
 
 
 class RateLimiter:
@@ -28,24 +29,17 @@ class RateLimiter:
         self.rate = per_minute / 60.0
         self.burst = float(burst if burst is not None else max(1, math.ceil(per_minute / 4)))
         self._clock = clock
-        self._max_keys = max_keys
-        self._buckets: OrderedDict[Hashable, tuple[float, float]] = OrderedDict()
+        self._buckets: LRUCache[Hashable, tuple[float, float]] = LRUCache(maxsize=max_keys)
 
     def acquire(self, key: Hashable) -> float:
         now = self._clock()
         tokens, last = self._buckets.get(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         if tokens >= 1:
-            self._store(key, tokens - 1, now)
+            self._buckets[key] = (tokens - 1, now)
             return 0.0
-        self._store(key, tokens, now)
-        return (1 - tokens) / self.rate
-
-    def _store(self, key: Hashable, tokens: float, now: float) -> None:
         self._buckets[key] = (tokens, now)
-        self._buckets.move_to_end(key)
-        while len(self._buckets) > self._max_keys:
-            self._buckets.popitem(last=False)
+        return (1 - tokens) / self.rate
 
 
 def rate_limit_notice(wait_s: float) -> str:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import discord
+from cachetools import LRUCache
 from discord import app_commands
 
 from adapters.discord.commands import TutorCommands, is_moderator, model_choices
@@ -163,9 +163,10 @@ class DiscordAdapter:
         self._token = token
         self._limiter = RateLimiter(self.options.messages_per_minute, self.options.burst)
         self._slots = asyncio.Semaphore(self.options.max_concurrent)
-        self._known: OrderedDict[int, str] = OrderedDict()  # message id -> conversation
-        self._threads: OrderedDict[int, None] = OrderedDict()  # threads the bot is part of
-        self._warned: OrderedDict[int, float] = OrderedDict()  # user -> when told to slow down
+        remember = self.options.remember_messages
+        self._known: LRUCache[int, str] = LRUCache(remember)  # message id -> conversation
+        self._threads: LRUCache[int, None] = LRUCache(remember)  # threads the bot is part of
+        self._warned: LRUCache[int, float] = LRUCache(remember)  # user -> quiet until
         self._client: TutorClient | None = None
         self._handler: Handler | None = None
         self._commands: CommandHandler | None = None
@@ -330,7 +331,7 @@ class DiscordAdapter:
             if now < self._warned.get(user, 0.0):
                 await message.add_reaction(WAIT_REACTION)
                 return
-            self._bounded_put(self._warned, user, now + wait)
+            self._warned[user] = now + wait
             await message.reply(
                 rate_limit_notice(wait), mention_author=False, allowed_mentions=NO_MENTIONS
             )
@@ -522,16 +523,10 @@ class DiscordAdapter:
             self._in_flight.discard(task)
 
     def joined_thread(self, thread_id: int) -> None:
-        self._bounded_put(self._threads, thread_id, None)
+        self._threads[thread_id] = None
 
     def _remember(self, message_id: int, conversation: str) -> None:
-        self._bounded_put(self._known, message_id, conversation)
-
-    def _bounded_put(self, store: OrderedDict[int, Any], key: int, value: Any) -> None:
-        store[key] = value
-        store.move_to_end(key)
-        while len(store) > self.options.remember_messages:
-            store.popitem(last=False)
+        self._known[message_id] = conversation
 
     def _require_client(self) -> TutorClient:
         if self._client is None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 
+from cachetools import TTLCache
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.stream import SLACK_ERRORS, api_error
@@ -28,23 +28,14 @@ class SeenEvents:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ttl_s = ttl_s
-        self.max_keys = max_keys
-        self._clock = clock
-        self._seen: OrderedDict[Hashable, float] = OrderedDict()
+        self._seen: TTLCache[Hashable, bool] = TTLCache(max_keys, ttl_s, timer=clock)
 
     def first(self, *keys: Hashable | None) -> bool:
         """True when none of ``keys`` (None ignored) was seen; all are remembered either way."""
-        now = self._clock()
-        while self._seen and next(iter(self._seen.values())) < now - self.ttl_s:
-            self._seen.popitem(last=False)
         present = [k for k in keys if k is not None]
         fresh = not any(k in self._seen for k in present)
         for key in present:
-            self._seen[key] = now
-            self._seen.move_to_end(key)
-        while len(self._seen) > self.max_keys:
-            self._seen.popitem(last=False)
+            self._seen[key] = True  # (re)starts the key's time to live
         return fresh
 
 
@@ -61,21 +52,21 @@ class Moderators:
         user_ids: Iterable[str] = (),
         *,
         ttl_s: float = 300.0,
+        max_keys: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.user_ids = frozenset(user_ids)
-        self.ttl_s = ttl_s
-        self._clock = clock
-        self._cache: dict[tuple[str | None, str], tuple[bool, float]] = {}
+        self._cache: TTLCache[tuple[str | None, str], bool] = TTLCache(
+            max_keys, ttl_s, timer=clock
+        )
 
     async def check(self, team: str | None, user: str) -> bool:
         if user in self.user_ids:
             return True
-        now = self._clock()
         cached = self._cache.get((team, user))
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None:
+            return cached
         try:
             response = await self.client.users_info(user=user)
         except SLACK_ERRORS as exc:
@@ -85,7 +76,5 @@ class Moderators:
             return False
         info = response.get("user") or {}
         allowed = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[(team, user)] = (allowed, now + self.ttl_s)
+        self._cache[(team, user)] = allowed
         return allowed
