@@ -6,6 +6,7 @@ Pure functions plus one small streaming helper; no platform SDK here.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,7 +42,7 @@ def split_message(text: str, limit: int) -> list[str]:
             part, rest = reopen + rest[:cut].rstrip(), rest[cut:].lstrip("\n")
             if not rest.strip():
                 rest = ""
-        fence = _open_fence(part)
+        fence = open_fence(part)
         if fence is not None and rest:
             part = part.rstrip("\n") + "\n" + fence[0]
             reopen = fence[0] + fence[1] + "\n"
@@ -66,8 +67,8 @@ def _cut_point(text: str, budget: int) -> int:
     return at if at > 0 else budget
 
 
-def _open_fence(text: str) -> tuple[str, str] | None:
-    """The (marker, language) of a code fence left open at the end of ``text``."""
+def open_fence(text: str) -> tuple[str, str] | None:
+    """The (marker, language) of a code fence ``text`` leaves open, or None."""
     open_fence: tuple[str, str] | None = None
     for line in text.splitlines():
         match = FENCE.match(line)
@@ -82,7 +83,7 @@ def _open_fence(text: str) -> tuple[str, str] | None:
 
 def balance_fences(text: str) -> str:
     """Close a code fence the text leaves open (a partial answer while streaming)."""
-    fence = _open_fence(text)
+    fence = open_fence(text)
     return text if fence is None else text.rstrip("\n") + "\n" + fence[0]
 
 
@@ -105,9 +106,11 @@ def render_citations(
 class ThrottledStream:
     """Collects streamed text and pushes the running total at most once per ``interval``.
 
-    ``push(text)`` is the platform's edit or update call. Edits are rate-limited on both
+    ``push(text)`` is the platform's edit or append call. Edits are rate-limited on both
     Discord and Slack (about one per second per message), so intermediate states are
-    coalesced; ``finish()`` always pushes the final text.
+    coalesced; ``finish()`` always pushes the final text. With ``whole_words`` a push
+    before the end stops at the last whitespace, so a word is never cut in two (for
+    appends, which cannot be taken back); the wait starts again only once text went out.
     """
 
     def __init__(
@@ -115,36 +118,38 @@ class ThrottledStream:
         push: Callable[[str], Awaitable[None]],
         *,
         interval: float = 1.0,
+        whole_words: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._push = push
         self._interval = interval
+        self._whole_words = whole_words
         self._clock = clock
-        self._last_push = -interval
-        self._pushed = ""
+        self._last_push = -math.inf
+        self._pushed: str | None = ""
         self._lock = asyncio.Lock()
         self.text = ""
 
     async def add(self, delta: str) -> None:
         self.text += delta
         if self._clock() - self._last_push >= self._interval:
-            await self._flush()
+            await self._flush(final=False)
 
     def reset(self, text: str = "") -> None:
+        """Void what was pushed: the next push goes out even if its text is unchanged."""
         self.text = text
+        self._pushed = None
 
     async def finish(self) -> None:
-        await self._flush()
+        await self._flush(final=True)
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, final: bool) -> None:
         async with self._lock:
-            if self.text == self._pushed:
+            text = self.text
+            if self._whole_words and not final:
+                text = text[: max(text.rfind(" "), text.rfind("\n")) + 1]
+            if text == self._pushed or (not final and not text):
                 return
             self._last_push = self._clock()
-            self._pushed = self.text
-            await self._push(self.text)
-
-
-def open_fence(text: str) -> tuple[str, str] | None:
-    """The (marker, language) of a code fence ``text`` leaves open, or None."""
-    return _open_fence(text)
+            self._pushed = text
+            await self._push(text)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from adapters.text import balance_fences, render_citations, split_message
+from adapters.text import render_citations, split_message
 from bot.events import Citation
 
 ZWSP = "\u200b"  # breaks a token without changing how it looks
@@ -157,11 +157,6 @@ def _parts(markdown: str, limit: int, split_at: int) -> list[str]:
         else:  # escaping grows text at most fivefold, so this is only a safety net
             parts.extend(converted[i : i + limit] for i in range(0, len(converted), limit))
     return parts
-
-
-def streaming_mrkdwn(partial: str) -> str:
-    """An answer still being generated, as mrkdwn: an open code fence is closed first."""
-    return to_mrkdwn(balance_fences(partial))
 
 
 def footer_mrkdwn(citations: Sequence[Citation], notice: str | None = None) -> str:

@@ -143,8 +143,8 @@ class UpdateWriter:
 class NativeWriter:
     """Streams Markdown with chat.startStream / appendStream / stopStream.
 
-    Text is sent up to the last whitespace, so a word (or a mention being defused) is never
-    cut across two appends; appends are coalesced to one per ``interval``. An answer longer
+    Appends are coalesced to one per ``interval`` by a ThrottledStream and end at a
+    whitespace, so a word (or a mention being defused) is never cut across two. An answer longer
     than ``limit`` stops its stream and goes on in a new one, closing and reopening a code
     block cut in two. When a streaming call fails, the writer hands over to an UpdateWriter
     that rewrites what was streamed, so the learner always gets the whole answer.
@@ -166,37 +166,44 @@ class NativeWriter:
             raise ValueError("native streaming needs a thread to reply in")
         self.client = client
         self.target = target
-        self.interval = interval
         self.update_interval = update_interval
         self.limit = limit
         self.on_unsupported = on_unsupported
-        self._clock = clock
+        # The answer so far, as the model wrote it, streamed out a whole word at a time.
+        self._stream = ThrottledStream(
+            self._stream_out, interval=interval, whole_words=True, clock=clock
+        )
         self._prefix = ""  # a notice shown above the answer after a model switch
-        self._text = ""  # the answer so far, as the model wrote it
         self._sent = 0  # how much of prefix + text has been streamed
         self._streams: list[str] = []  # ts of every streamed message, the last maybe open
         self._open = False
         self._current = ""  # what the open stream holds
-        self._last_flush = float("-inf")
         self._fallback: UpdateWriter | None = None
 
     @property
     def message_ts(self) -> list[str]:
         return self._fallback.message_ts if self._fallback else list(self._streams)
 
+    @property
+    def _text(self) -> str:
+        return self._stream.text
+
     async def delta(self, text: str) -> None:
         if self._fallback is not None:
             await self._fallback.delta(text)
             return
-        self._text += text
-        if self._clock() - self._last_flush >= self.interval:
-            await self._guarded(self._flush(final=False))
+        await self._stream.add(text)
+
+    async def _stream_out(self, text: str) -> None:
+        if self._fallback is None:
+            await self._guarded(self._flush(text))
 
     async def reset(self, notice: str) -> None:
         if self._fallback is not None:
             await self._fallback.reset(notice)
             return
-        self._prefix, self._text, self._sent = "", "", 0
+        self._prefix, self._sent = "", 0
+        self._stream.reset("")
         if not self._streams:
             self._prefix = f"_{notice}_\n\n"
             return
@@ -219,7 +226,7 @@ class NativeWriter:
             if self._streams and not text.startswith(self._text):
                 await self._degrade()  # the final answer is not what was streamed
             else:
-                self._text = text
+                self._stream.reset(text)
                 await self._guarded(self._finish_native(footer_mrkdwn(citations, notice)))
         if self._fallback is not None:
             return await self._fallback.finish(text, citations, notice)
@@ -240,17 +247,14 @@ class NativeWriter:
             )
             self._sent = len(self._prefix + self._text)
             return
-        await self._flush(final=True)
+        await self._flush(self._text)
         await self._stop(blocks)
 
-    async def _flush(self, *, final: bool) -> None:
-        pending = (self._prefix + self._text)[self._sent :]
-        if not final:
-            cut = max(pending.rfind(" "), pending.rfind("\n"))
-            pending = pending[: cut + 1] if cut >= 0 else ""
+    async def _flush(self, text: str) -> None:
+        """Stream what of ``text`` (the answer up to some point) is not out yet."""
+        pending = (self._prefix + text)[self._sent :]
         if not pending:
             return
-        self._last_flush = self._clock()
         chunk = neutralise_mentions(pending)
         while chunk:
             used = len(self._current)

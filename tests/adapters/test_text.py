@@ -102,3 +102,36 @@ async def test_throttled_stream_coalesces_edits_and_always_sends_the_end():
     assert len(pushed) == 4  # at t=0, 1, 2 and the final text
     await stream.finish()
     assert len(pushed) == 4  # nothing new, nothing sent
+
+
+async def test_whole_words_pushes_stop_at_whitespace_and_do_not_start_the_wait():
+    now = [0.0]
+    pushed = []
+
+    async def push(text):
+        pushed.append(text)
+
+    stream = ThrottledStream(push, interval=1.0, whole_words=True, clock=lambda: now[0])
+    await stream.add("Lis")  # no whole word yet: nothing out, and no wait started
+    await stream.add("ts keep")
+    assert pushed == ["Lists "]
+    now[0] += 0.5
+    await stream.add(" order")  # within the interval: held back
+    now[0] += 0.5
+    await stream.add(".")
+    assert pushed == ["Lists ", "Lists keep "]
+    await stream.finish()
+    assert pushed[-1] == "Lists keep order."
+
+
+async def test_after_a_reset_the_next_push_goes_out_even_if_unchanged():
+    pushed = []
+
+    async def push(text):
+        pushed.append(text)
+
+    stream = ThrottledStream(push, interval=0)
+    await stream.add("draft")
+    stream.reset("")
+    await stream.finish()  # the void text is replaced, even by nothing
+    assert pushed == ["draft", ""]
