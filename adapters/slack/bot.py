@@ -29,7 +29,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.limits import RateLimiter, rate_limit_notice
-from adapters.slack.format import footer_mrkdwn, mrkdwn_parts, to_mrkdwn, with_footer
+from adapters.slack.format import (
+    fallback_text,
+    footer_markdown,
+    markdown_blocks,
+    markdown_parts,
+    neutralise_mentions,
+    with_footer,
+)
 from adapters.slack.guards import Moderators, SeenEvents
 from adapters.slack.stream import SLACK_ERRORS, NativeWriter, UpdateWriter, api_error
 from adapters.slack.translate import (
@@ -228,9 +235,9 @@ class SlackAdapter:
     async def send(self, message: Outbound) -> None:
         """Post a digest or notice to a channel, with its attachments as files."""
         client = self.client
-        for part in mrkdwn_parts(message.text):
+        for part in markdown_parts(message.text):
             await client.chat_postMessage(
-                channel=message.channel, text=part, link_names=False, unfurl_links=False
+                channel=message.channel, markdown_text=part, unfurl_links=False
             )
         for attachment in message.attachments:
             await client.files_upload_v2(
@@ -393,14 +400,17 @@ class SlackAdapter:
 
     async def _tell(self, target: Target, text: str) -> None:
         """A short note to the learner only: ephemeral in channels, a reply in DMs."""
-        text = to_mrkdwn(text)
+        text = neutralise_mentions(text)
         if target.is_dm:
             await self.client.chat_postMessage(
-                channel=target.channel, thread_ts=target.thread_ts, text=text, link_names=False
+                channel=target.channel, thread_ts=target.thread_ts, markdown_text=text
             )
         else:
             await self.client.chat_postEphemeral(
-                channel=target.channel, user=target.user, thread_ts=target.thread_ts, text=text
+                channel=target.channel,
+                user=target.user,
+                thread_ts=target.thread_ts,
+                markdown_text=text,
             )
 
     async def _fail(
@@ -438,7 +448,7 @@ class SlackAdapter:
             if parsed.name == "ask":
                 notice = self._too_fast(team, user)
                 if notice is not None:
-                    await self._respond(respond, body, [to_mrkdwn(notice or SLOW_DOWN)])
+                    await self._respond(respond, body, [notice or SLOW_DOWN])
                     return
                 msg = IncomingMessage(
                     text=parsed.args["text"],
@@ -451,7 +461,7 @@ class SlackAdapter:
                 )
                 reply = await self._handler(msg, None)
                 parts = with_footer(
-                    mrkdwn_parts(reply.text), footer_mrkdwn(reply.citations, reply.notice)
+                    markdown_parts(reply.text), footer_markdown(reply.citations, reply.notice)
                 )
                 await self._respond(respond, body, parts)
                 return
@@ -482,7 +492,7 @@ class SlackAdapter:
     async def _command_result(
         self, respond: AsyncRespond, body: dict[str, Any], result: CommandResult
     ) -> None:
-        await self._respond(respond, body, mrkdwn_parts(result.text), ephemeral=result.ephemeral)
+        await self._respond(respond, body, [result.text], ephemeral=result.ephemeral)
         if result.attachments:
             channel = body.get("channel_id", "")
             if result.ephemeral:  # files cannot be ephemeral: send them privately instead
@@ -504,21 +514,25 @@ class SlackAdapter:
         *,
         ephemeral: bool = True,
     ) -> None:
-        """Answer the caller through the response_url, else with chat.postEphemeral."""
+        """Answer the caller through the response_url, else with chat.postEphemeral.
+
+        ``parts`` are Markdown; a response_url takes no markdown_text, so each goes in a
+        ``markdown`` block with an escaped text fallback.
+        """
+        parts = [p for part in parts for p in markdown_parts(part)]
         if len(parts) > _RESPONSE_URL_USES:
-            parts = [
-                *parts[: _RESPONSE_URL_USES - 1],
-                "_(Answer shortened: ask me in a DM for all of it.)_",
-            ]
+            parts = [*parts[: _RESPONSE_URL_USES - 1], SHORTENED]
         kind = "ephemeral" if ephemeral else "in_channel"
         for part in parts:
             try:
-                response = await respond(text=part, response_type=kind)
+                response = await respond(
+                    text=fallback_text(part), blocks=markdown_blocks(part), response_type=kind
+                )
                 if response.status_code == 200:
                     continue
                 log.info("slack: response_url answered %s", response.status_code)
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 log.info("slack: response_url failed (%s)", type(exc).__name__)
             await self.client.chat_postEphemeral(
-                channel=body.get("channel_id", ""), user=body.get("user_id", ""), text=part
+                channel=body.get("channel_id", ""), user=body.get("user_id", ""), markdown_text=part
             )

@@ -57,9 +57,7 @@ class Moderators:
     ) -> None:
         self.client = client
         self.user_ids = frozenset(user_ids)
-        self._cache: TTLCache[tuple[str | None, str], bool] = TTLCache(
-            max_keys, ttl_s, timer=clock
-        )
+        self._cache: TTLCache[tuple[str | None, str], bool] = TTLCache(max_keys, ttl_s, timer=clock)
 
     async def check(self, team: str | None, user: str) -> bool:
         if user in self.user_ids:

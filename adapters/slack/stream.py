@@ -4,8 +4,8 @@ Two writers with one interface (``delta``/``reset``, the core's ReplySink, plus 
 
 - :class:`NativeWriter` uses Slack's streaming methods (chat.startStream, appendStream,
   stopStream), which take Markdown and render it as it arrives.
-- :class:`UpdateWriter` posts mrkdwn and edits it with chat.update, throttled; it is the
-  fallback for workspaces without native streaming and for top-level DMs.
+- :class:`UpdateWriter` posts Markdown (``markdown_text``) and edits it with chat.update,
+  throttled; it is the fallback for workspaces without native streaming and top-level DMs.
 
 Both continue a long answer in further messages, and never send text that can ping.
 """
@@ -24,9 +24,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.format import (
     MESSAGE_LIMIT,
-    escape,
+    footer_markdown,
     footer_mrkdwn,
-    mrkdwn_parts,
+    markdown_parts,
     neutralise_mentions,
     with_footer,
 )
@@ -64,7 +64,7 @@ def api_error(exc: BaseException) -> str:
 
 
 class UpdateWriter:
-    """Posts the answer as mrkdwn and edits it as it grows (at most once per ``interval``).
+    """Posts the answer as Markdown and edits it as it grows (at most once per ``interval``).
 
     The running text is rendered into as many messages as Slack's length limit needs; each
     render updates only the messages whose text changed and posts the ones that are new.
@@ -95,13 +95,13 @@ class UpdateWriter:
         await self._stream.add(text)
 
     async def reset(self, notice: str) -> None:
-        self._notice = f"_{escape(notice)}_\n\n"
+        self._notice = f"_{notice}_\n\n"
         self._stream.reset("")
 
     async def finish(
         self, text: str, citations: Sequence[Citation] = (), notice: str | None = None
     ) -> list[str]:
-        footer = footer_mrkdwn(citations, notice)
+        footer = footer_markdown(citations, notice)
         await self._sync(text, footer)
         return self.message_ts
 
@@ -114,23 +114,21 @@ class UpdateWriter:
             log.warning("slack: could not show the answer so far: %s", api_error(exc))
 
     async def _sync(self, markdown: str, footer: str) -> None:
-        parts = mrkdwn_parts(markdown, self.limit) or ["…"]
-        parts[0] = self._notice + parts[0]
+        parts = markdown_parts(self._notice + markdown, self.limit) or ["…"]
         parts = with_footer(parts, footer, self.limit)
         for i, part in enumerate(parts):
             if i < len(self.posted):
                 ts, shown = self.posted[i]
                 if shown != part:
                     await self.client.chat_update(
-                        channel=self.target.channel, ts=ts, text=part, link_names=False
+                        channel=self.target.channel, ts=ts, markdown_text=part
                     )
                     self.posted[i] = (ts, part)
             else:
                 response = await self.client.chat_postMessage(
                     channel=self.target.channel,
                     thread_ts=self.target.thread_ts,
-                    text=part,
-                    link_names=False,
+                    markdown_text=part,
                     unfurl_links=False,
                     unfurl_media=False,
                 )
@@ -211,7 +209,9 @@ class NativeWriter:
             await self._stop()
             first, *rest = self._streams
             await self.client.chat_update(
-                channel=self.target.channel, ts=first, text=f"_{escape(notice)}_", link_names=False
+                channel=self.target.channel,
+                ts=first,
+                markdown_text=neutralise_mentions(f"_{notice}_"),
             )
             for ts in rest:
                 await self.client.chat_delete(channel=self.target.channel, ts=ts)

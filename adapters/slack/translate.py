@@ -46,11 +46,12 @@ class UsageError(ValueError):
     """The command text does not parse; the message says how to use it."""
 
 
-USAGE = """*Usage:* `/tutor <command>`
-• `ask <question>`: ask privately (only you see the answer)
-• `forget`: forget our conversation history
-• `privacy on|off`: local models only, never the cloud
-• `why`: which model answered you last, and why
+USAGE = """**Usage:** `/tutor <command>`
+- `ask <question>`: ask privately (only you see the answer)
+- `forget`: forget our conversation history
+- `privacy on|off`: local models only, never the cloud
+- `why`: which model answered you last, and why
+
 Moderators: `model list`, `model show`, `model set <model> [channel|server]`, \
 `tier set @learner <tier>`, `cost [day|week|month]`, `reindex`"""
 

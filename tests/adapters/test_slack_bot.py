@@ -7,6 +7,7 @@ sends goes over the wire to the loopback Web API, where the tests read it back.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 import types
@@ -107,15 +108,17 @@ async def test_a_mention_inside_a_thread_stays_in_it_and_brings_the_thread_along
     assert msg.text.endswith("can you help?")
 
 
-async def test_a_direct_message_is_answered_in_the_dm_as_mrkdwn(slack):
+async def test_a_direct_message_is_answered_in_the_dm_as_markdown(slack):
     core = ScriptedCore("Use **for** loops; see [the docs](https://docs.python.org/3/).")
     async with running(slack, core) as bot:
         ts = slack.next_ts()
         await (await slack.deliver(event_callback(direct_message("how do I loop?", ts=ts))))
         [answer] = await answered(slack, bot, "D0LEARNER", None)
 
-    assert answer.text == "Use *for* loops; see <https://docs.python.org/3/|the docs>."
-    assert slack.calls_to("chat.postMessage")[0].args.get("thread_ts") is None
+    # Slack renders standard Markdown in markdown_text: the answer goes out as written.
+    assert answer.text == "Use **for** loops; see [the docs](https://docs.python.org/3/)."
+    post = slack.calls_to("chat.postMessage")[0].args
+    assert post.get("thread_ts") is None and "text" not in post
     [msg] = core.messages
     assert msg.is_dm and msg.channel == "D0LEARNER" and msg.conversation is None
 
@@ -243,11 +246,9 @@ async def test_pings_in_model_output_are_escaped(native):
     wire = slack.wire_text()
     for ping in (*PINGS, "@channel", "@here"):
         assert ping not in wire, f"{ping} went out unescaped"
+    # Markdown either way: the same characters, a zero-width space breaks each ping.
     visible = message.text.replace("\u200b", "")
-    if native:  # Markdown: the same characters, a zero-width space breaks each ping
-        assert "<!channel>" in visible and "@here" in visible
-    else:  # mrkdwn: entities, as Slack asks
-        assert "&lt;!channel&gt;" in message.text and "&lt;b&gt;bold&lt;/b&gt;" in message.text
+    assert "<!channel>" in visible and "@here" in visible and "<b>bold</b>" in visible
 
 
 async def test_without_native_streaming_the_answer_is_posted_and_edited(slack):
@@ -263,7 +264,9 @@ async def test_without_native_streaming_the_answer_is_posted_and_edited(slack):
     assert len(slack.calls_to("chat.startStream")) == 1  # tried once for the workspace
     assert len(slack.calls_to("chat.postMessage")) == 2
     assert slack.calls_to("chat.update")  # the answer grew by edits
-    updates = [c.args["text"] for c in slack.calls_to("chat.update") if c.args["ts"] == answer.ts]
+    updates = [
+        c.args["markdown_text"] for c in slack.calls_to("chat.update") if c.args["ts"] == answer.ts
+    ]
     assert updates == sorted(updates, key=len) and updates[-1] == answer.text
 
 
@@ -330,7 +333,7 @@ async def test_learners_asking_too_fast_get_one_polite_ephemeral_notice(slack):
         await bot.drain()
     assert [m.text for m in core.messages] == ["one"]
     [notice] = slack.calls_to("chat.postEphemeral")
-    assert notice.args["user"] == LEARNER and "faster" in notice.args["text"]
+    assert notice.args["user"] == LEARNER and "faster" in notice.args["markdown_text"]
     assert notice.args["thread_ts"]  # shown in the thread the question was asked in
 
 
@@ -370,8 +373,9 @@ async def test_send_posts_digests_and_uploads_attachments(slack):
     finally:
         await adapter.stop()
     [post] = slack.calls_to("chat.postMessage")
-    assert post.args["channel"] == "C0DIGEST" and post.args["text"].startswith("*Weekly cost*")
-    assert "<!channel>" not in post.args["text"]
+    text = post.args["markdown_text"]
+    assert post.args["channel"] == "C0DIGEST" and text.startswith("**Weekly cost**")
+    assert "<!channel>" not in text
     assert list(slack.uploads.values()) == [b"\x89PNG-bytes"]
     assert slack.calls_to("files.completeUploadExternal")[0].args["channel_id"] == "C0DIGEST"
 
@@ -380,7 +384,8 @@ async def test_send_posts_digests_and_uploads_attachments(slack):
 
 
 async def command(slack: SlackServer, text: str, user: str = LEARNER, channel: str = CHANNEL):
-    """Run ``/tutor text`` over Socket Mode; returns the reply sent to its response_url."""
+    """Run ``/tutor text`` over Socket Mode; returns the reply sent to its response_url,
+    with the Markdown it shows under ``"markdown"``."""
     body = slash_command(slack, text, user=user, channel=channel)
     ack = await (await slack.deliver(body, kind="slash_commands"))
     assert ack.payload is None  # acknowledged at once, answered later
@@ -388,7 +393,15 @@ async def command(slack: SlackServer, text: str, user: str = LEARNER, channel: s
     responses = await slack.wait_for(
         lambda: [r for r in slack.responses if r["_id"] == response_id]
     )
-    return responses[0]
+    return responses[0] | {"markdown": shown_markdown(responses[0])}
+
+
+def shown_markdown(response: dict) -> str:
+    """What a response_url reply shows: one markdown block, with an escaped text fallback."""
+    [block] = response["blocks"]
+    assert block["type"] == "markdown"
+    assert response["text"] == html.escape(block["text"], quote=False)
+    return block["text"]
 
 
 @pytest.fixture
@@ -418,9 +431,9 @@ async def test_a_non_moderator_is_refused_and_an_admin_is_obeyed(slack, tutor_pa
         allowed = await command(slack, "model set tiny", user="U0ADMIN")
         again = await command(slack, "model show", user="U0ADMIN")
 
-    assert "only moderators" in refused["text"] and refused["response_type"] == "ephemeral"
-    assert "now uses `tiny`" in allowed["text"]
-    assert "`tiny`" in again["text"]
+    assert "only moderators" in refused["markdown"] and refused["response_type"] == "ephemeral"
+    assert "now uses `tiny`" in allowed["markdown"]
+    assert "`tiny`" in again["markdown"]
     # users.info once per person: the admin's answer is cached
     assert [c.args["user"] for c in slack.calls_to("users.info")] == [LEARNER, "U0ADMIN"]
 
@@ -440,7 +453,7 @@ async def test_model_set_persists_across_a_restart(slack, tutor_parts):
     tutor, commands, _ = tutor_parts()
     async with running(slack, tutor.handle, commands) as bot:
         result = await command(slack, "model set tiny", user="U0ADMIN")
-    assert "now uses `tiny`" in result["text"]
+    assert "now uses `tiny`" in result["markdown"]
 
     tutor, commands, models = tutor_parts()  # a new process: nothing kept in memory
     async with running(slack, tutor.handle, commands) as bot:
@@ -450,7 +463,7 @@ async def test_model_set_persists_across_a_restart(slack, tutor_parts):
 
     assert answer.text == "tiny answer"
     assert models["tiny"].calls and not models["local"].calls
-    assert "*tiny*" in why["text"]  # Markdown bold arrives as mrkdwn
+    assert "**tiny**" in why["markdown"]  # Markdown, which Slack renders itself
 
 
 async def test_ask_answers_privately_and_other_commands_reach_the_core(slack):
@@ -461,11 +474,11 @@ async def test_ask_answers_privately_and_other_commands_reach_the_core(slack):
         forgot = await command(slack, "forget")
         usage = await command(slack, "dance")
 
-    assert asked["text"] == "Private answer." and asked["response_type"] == "ephemeral"
+    assert asked["markdown"] == "Private answer." and asked["response_type"] == "ephemeral"
     assert core.messages[0].text == "what is a dict?"
-    assert forgot["text"].startswith("Done") and commands.requests[0].name == "forget"
+    assert forgot["markdown"].startswith("Done") and commands.requests[0].name == "forget"
     assert not commands.requests[0].is_moderator
-    assert "I don't know `dance`" in usage["text"] and "/tutor" in usage["text"]
+    assert "I don't know `dance`" in usage["markdown"] and "/tutor" in usage["markdown"]
     assert not slack.calls_to("users.info")  # nobody needed a moderator check
 
 
@@ -512,7 +525,7 @@ async def test_http_mode_slash_command_is_acknowledged_and_answered_by_response_
         [reply] = await slack.wait_for(lambda: slack.responses)
 
     assert status == 200
-    assert reply["text"] == "Privacy on." and reply["response_type"] == "ephemeral"
+    assert shown_markdown(reply) == "Privacy on." and reply["response_type"] == "ephemeral"
     assert commands.requests[0].name == "privacy" and dict(commands.requests[0].args) == {
         "mode": "on"
     }

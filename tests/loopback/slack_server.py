@@ -307,9 +307,9 @@ class SlackServer:
     def _m_chat_postMessage(self, args: dict[str, Any]) -> web.Response:
         if not args.get("channel"):
             return _error("channel_not_found")
-        text = args.get("text") or ""
-        if len(text) > 4000:
-            return _error("msg_too_long")
+        text, error = _message_text(args)
+        if error:
+            return _error(error)
         message = Message(args["channel"], self._next_ts(), text, args.get("thread_ts") or None)
         self.messages[message.ts] = message
         return _ok(channel=message.channel, ts=message.ts, message={"text": text, "ts": message.ts})
@@ -318,9 +318,9 @@ class SlackServer:
         message = self.messages.get(args.get("ts", ""))
         if message is None or message.channel != args.get("channel"):
             return _error("message_not_found")
-        text = args.get("text") or ""
-        if len(text) > 4000:
-            return _error("msg_too_long")
+        text, error = _message_text(args)
+        if error:
+            return _error(error)
         message.text = text
         message.streaming = False
         return _ok(channel=message.channel, ts=message.ts, text=text)
@@ -333,6 +333,9 @@ class SlackServer:
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> web.Response:
         if not args.get("user") or not args.get("channel"):
             return _error("invalid_arguments")
+        _, error = _message_text(args)
+        if error:
+            return _error(error)
         return _ok(message_ts=self._next_ts())
 
     def _m_chat_startStream(self, args: dict[str, Any]) -> web.Response:
@@ -413,6 +416,22 @@ class SlackServer:
         files = args.get("files")
         files = json.loads(files) if isinstance(files, str) else files or []
         return _ok(files=[{"id": f["id"], "title": f.get("title")} for f in files])
+
+
+def _message_text(args: Mapping[str, Any]) -> tuple[str, str | None]:
+    """A message's text from ``text`` (mrkdwn) or ``markdown_text``, or Slack's error.
+
+    markdown_text takes up to 12,000 characters and goes with neither text nor blocks.
+    """
+    markdown, text = args.get("markdown_text"), args.get("text")
+    if markdown is not None:
+        if text or args.get("blocks"):
+            return "", "markdown_text_conflict"
+        return markdown, "msg_too_long" if len(markdown) > 12000 else None
+    text = text or ""
+    if not text and not args.get("blocks"):
+        return "", "no_text"
+    return text, "msg_too_long" if len(text) > 4000 else None
 
 
 def _stream_text(args: Mapping[str, Any]) -> str:
