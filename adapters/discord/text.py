@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from discord.utils import escape_mentions
 
 from adapters.text import balance_fences, render_citations, split_message
-from bot.events import Attachment, IncomingMessage, Reply
+from bot.events import Attachment, ContextLine, IncomingMessage, Reply
 
 PLATFORM = "discord"
 MESSAGE_LIMIT = 2000
@@ -103,17 +103,19 @@ def to_incoming(
 
     ``channel`` is the parent channel for a message in a thread, so channel settings
     (a moderator's model) apply inside its threads too; the thread is the conversation.
-    Text the learner replied to (someone else's message) is quoted as context.
+    ``text`` is the learner's own words; someone else's message they replied to is the
+    ``context``, with its author. (A reply to the bot continues its history instead.)
     """
-    text = strip_mentions(facts.content, me, role_ids)
     quoted = facts.reply_to_text.strip()
-    if quoted and facts.reply_to_author != me and text:
+    context: tuple[ContextLine, ...] = ()
+    if quoted and facts.reply_to_author is not None and facts.reply_to_author != me:
         if len(quoted) > QUOTE_LIMIT:
             quoted = quoted[:QUOTE_LIMIT].rstrip() + " …"
-        text = "\n".join(f"> {line}" for line in quoted.splitlines()) + "\n\n" + text
+        context = (ContextLine(author=str(facts.reply_to_author), text=quoted),)
     extra = {"correlation_id": correlation_id} if correlation_id else {}
     return IncomingMessage(
-        text=text,
+        text=strip_mentions(facts.content, me, role_ids),
+        context=context,
         user=str(facts.author_id),
         channel=str(facts.parent_id or facts.channel_id),
         platform=PLATFORM,

@@ -48,7 +48,6 @@ from adapters.slack.translate import (
     should_answer,
     thread_context,
     to_incoming,
-    with_context,
 )
 from bot.events import (
     CommandRequest,
@@ -371,7 +370,8 @@ class SlackAdapter:
     async def _with_thread_context(
         self, msg: IncomingMessage, event: Mapping[str, Any]
     ) -> IncomingMessage:
-        """When the bot joins a running thread, the question comes with what was said."""
+        """When the bot joins a running thread, the question comes with what was said
+        there, as context apart from the learner's own words."""
         thread_ts = event.get("thread_ts")
         if not thread_ts or thread_ts == event.get("ts") or self.options.thread_context_chars <= 0:
             return msg
@@ -388,7 +388,7 @@ class SlackAdapter:
             bot_user_id=self.bot_user_id,
             max_chars=self.options.thread_context_chars,
         )
-        return dataclasses.replace(msg, text=with_context(msg.text, context)) if context else msg
+        return dataclasses.replace(msg, context=context) if context else msg
 
     async def _thinking(self, target: Target) -> None:
         try:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.events import IncomingMessage
+from bot.events import ContextLine, IncomingMessage
 
 PLATFORM = "slack"
 
@@ -141,36 +141,30 @@ def thread_context(
     before_ts: str,
     bot_user_id: str | None,
     max_chars: int,
-) -> str:
-    """Earlier messages of a thread the bot is joining, newest kept when over ``max_chars``.
+) -> tuple[ContextLine, ...]:
+    """Earlier messages of a thread the bot is joining, oldest first, with their authors.
 
-    Empty when the bot already spoke in the thread (its own history carries on from there)
-    or nothing came before.
+    At most ``max_chars`` characters of text, the newest kept (a first one over the
+    budget is cut). Empty when the bot already spoke in the thread (its own history
+    carries on from there) or nothing came before.
     """
     earlier = [m for m in messages if _ts(m.get("ts")) < _ts(before_ts)]
     if max_chars <= 0 or any(_is_bot(m, bot_user_id) for m in messages):
-        return ""
-    lines: list[str] = []
+        return ()
+    lines: list[ContextLine] = []
     used = 0
     for m in reversed(earlier):
         text = to_plain(m.get("text") or "", bot_user_id)
         if not text:
             continue
-        line = f"{m.get('user', 'someone')}: {text}"
-        if used + len(line) > max_chars:
+        author = str(m.get("user") or "someone")
+        if used + len(text) > max_chars:
             if not lines:
-                lines.append(line[: max_chars - 1] + "…")
+                lines.append(ContextLine(author, text[: max_chars - 1] + "…"))
             break
-        lines.append(line)
-        used += len(line) + 1
-    return "\n".join(reversed(lines))
-
-
-def with_context(question: str, context: str) -> str:
-    """The question with the thread it was asked in, for a model that has not seen it."""
-    if not context:
-        return question
-    return f"Earlier in this thread:\n{context}\n\nMy question: {question}"
+        lines.append(ContextLine(author, text))
+        used += len(text)
+    return tuple(reversed(lines))
 
 
 def _is_bot(message: Mapping[str, Any], bot_user_id: str | None) -> bool:

@@ -20,7 +20,14 @@ import pytest
 from adapters.discord.bot import DiscordAdapter, DiscordOptions
 from bot.core.commands import Commands
 from bot.core.tutor import SWITCH_NOTICE, Tutor
-from bot.events import Attachment, CommandResult, IncomingMessage, Outbound, Reply
+from bot.events import (
+    Attachment,
+    CommandResult,
+    ContextLine,
+    IncomingMessage,
+    Outbound,
+    Reply,
+)
 from bot.models.registry import ModelRegistry
 from bot.ports import ModelServerError, Preferences
 from tests.fakes import FakeChatModel, Script
@@ -241,6 +248,20 @@ async def test_a_reply_to_the_answer_continues_the_conversation(server, learner,
     calls = core.models["local"].calls
     assert [m.content for m in calls[1]][1:] == ["first?", "First answer.", "why?"]
     assert [m.content for m in calls[2]][1:] == ["unrelated"]
+
+
+async def test_a_replied_to_message_is_context_not_the_learners_words(server, learner, settings):
+    core = Core(settings, local=Script("That list is missing its closing bracket."))
+    peer = server.user("bob")
+    async with running(server, core.handle, core.commands):
+        quoted = await server.post_message("x = [1, 2\nprint(x)", author=peer)
+        await server.post_message(
+            "why does this fail?", author=learner, mention_bot=True, reply_to=int(quoted["id"])
+        )
+        await answered(server, "missing its closing bracket")
+    [msg] = core.messages
+    assert msg.text == "why does this fail?"
+    assert msg.context == (ContextLine(peer["id"], "x = [1, 2\nprint(x)"),)
 
 
 async def test_a_direct_message_is_answered(server, learner, settings):

@@ -21,7 +21,7 @@ from adapters.discord.text import (
     thread_name,
     to_incoming,
 )
-from bot.events import Citation, CommandResult, Reply
+from bot.events import Citation, CommandResult, ContextLine, Reply
 
 ME = 111111111111111111
 LEARNER = 222222222222222222
@@ -97,7 +97,7 @@ def test_a_reply_chain_shares_the_id_of_its_root():
     assert conversation_of(facts(reply_to=30, reply_to_author=LEARNER), ME, {}) == "30"
 
 
-def test_to_incoming_uses_the_parent_channel_and_quotes_what_was_replied_to():
+def test_to_incoming_uses_the_parent_channel_and_keeps_what_was_replied_to_apart():
     f = facts(
         content=f"<@{ME}> why does this fail?",
         channel_id=42,
@@ -107,7 +107,8 @@ def test_to_incoming_uses_the_parent_channel_and_quotes_what_was_replied_to():
         reply_to_text="x = [1, 2\nprint(x)",
     )
     msg = to_incoming(f, me=ME, conversation="42", correlation_id="abc")
-    assert msg.text == "> x = [1, 2\n> print(x)\n\nwhy does this fail?"
+    assert msg.text == "why does this fail?"  # the learner's own words only
+    assert msg.context == (ContextLine(str(LEARNER + 1), "x = [1, 2\nprint(x)"),)
     assert (msg.platform, msg.workspace, msg.channel, msg.conversation) == (
         "discord",
         str(GUILD),
@@ -123,8 +124,13 @@ def test_a_dm_has_no_workspace_and_quotes_are_capped():
     )
     msg = to_incoming(f, me=ME, conversation="c")
     assert msg.workspace is None and msg.is_dm
-    quote, question = msg.text.split("\n\n")
-    assert question == "hello" and len(quote) < 520 and quote.endswith(" …")
+    (quote,) = msg.context
+    assert msg.text == "hello" and len(quote.text) < 505 and quote.text.endswith(" …")
+
+
+def test_a_reply_to_the_bot_carries_no_quote():
+    f = facts(reply_to=20, reply_to_author=ME, reply_to_text="My earlier answer.")
+    assert to_incoming(f, me=ME, conversation="c").context == ()
 
 
 def test_thread_names_come_from_the_first_line():

@@ -17,10 +17,12 @@ import aiohttp
 import pytest
 
 from adapters.slack.bot import SlackAdapter, SlackOptions, SlackStartError
+from bot.config import load_config
 from bot.core.commands import Commands
 from bot.core.tutor import Tutor
-from bot.events import Attachment, Citation, Outbound
+from bot.events import Attachment, Citation, ContextLine, IncomingMessage, Outbound, Reply
 from bot.models.registry import ModelRegistry
+from tests.conftest import TEST_CONFIG, write_config
 from tests.fakes import FakeChatModel, ListLedger, Script
 from tests.loopback.slack_server import (
     BOT_ID,
@@ -104,8 +106,51 @@ async def test_a_mention_inside_a_thread_stays_in_it_and_brings_the_thread_along
     assert slack.thread(CHANNEL, ts) == []  # nothing started a new thread
     [msg] = core.messages
     assert msg.conversation == root.ts
-    assert "Why does my loop never end?" in msg.text and "never incremented" in msg.text
-    assert msg.text.endswith("can you help?")
+    assert msg.text == "can you help?"  # the learner's words; the thread is context
+    assert msg.context == (
+        ContextLine("U0ASKER", "Why does my loop never end?"),
+        ContextLine("U0PEER", "Maybe `i` is never incremented"),
+    )
+
+
+async def test_thread_talk_does_not_change_how_the_question_is_routed(slack, tmp_path):
+    """1,500 characters of other people's talk stay out of the learner's text, so the
+    router's rules (over 600 characters of prose go to the cloud) see the question alone."""
+    config = TEST_CONFIG.replace("max_input_chars = 500", "max_input_chars = 8000")
+    settings = load_config(write_config(tmp_path, config), {})
+    question = "why does my loop never stop?"
+    answer = "Your loop stops only when its condition becomes false: check how `i` changes."
+    models = {
+        "local": FakeChatModel("local", Script(answer)),
+        "cloud": FakeChatModel("cloud", Script("cloud answer"), is_local=False),
+    }
+    tutor = Tutor(settings, ModelRegistry(settings, models=models))
+    handled: list[tuple[IncomingMessage, Reply]] = []
+
+    async def handle(msg, sink):
+        reply = await tutor.handle(msg, sink)
+        handled.append((msg, reply))
+        return reply
+
+    root = slack.add_message(CHANNEL, "My loop runs forever. " * 10, user="U0ASKER")
+    for i in range(6):
+        peer = f"U0PEER{i}"
+        slack.add_message(
+            CHANNEL, f"Idea {i}: print i each time. " * 8, user=peer, thread_ts=root.ts
+        )
+    async with running(slack, handle) as bot:
+        await answered(slack, bot, CHANNEL, await ask(slack, question))
+        await ask(slack, question, thread_ts=root.ts)
+        await answered(slack, bot, CHANNEL, root.ts)
+
+    (alone, alone_reply), (in_thread, thread_reply) = handled
+    assert in_thread.text == alone.text == question
+    assert alone.context == () and sum(len(line.text) for line in in_thread.context) >= 1500
+    assert [line.author for line in in_thread.context] == ["U0ASKER"] + [
+        f"U0PEER{i}" for i in range(6)
+    ]
+    assert (thread_reply.route, thread_reply.reasons) == (alone_reply.route, alone_reply.reasons)
+    assert thread_reply.route == "local" and not models["cloud"].calls
 
 
 async def test_a_direct_message_is_answered_in_the_dm_as_markdown(slack):

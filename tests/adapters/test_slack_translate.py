@@ -11,8 +11,8 @@ from adapters.slack.translate import (
     thread_context,
     to_incoming,
     to_plain,
-    with_context,
 )
+from bot.events import ContextLine
 
 BOT = "UBOT"
 
@@ -79,7 +79,7 @@ def test_slack_markup_is_read_as_plain_text():
     assert to_plain(text, BOT) == "ask @ana in #general about this (https://x.org) & @here a < b"
 
 
-def test_thread_context_gives_earlier_messages_newest_first_within_the_budget():
+def test_thread_context_gives_earlier_messages_with_authors_newest_kept_within_the_budget():
     messages = [
         {"ts": "1.0", "user": "U1", "text": "old " * 50},
         {"ts": "2.0", "user": "U2", "text": "my loop never ends"},
@@ -87,14 +87,17 @@ def test_thread_context_gives_earlier_messages_newest_first_within_the_budget():
         {"ts": "4.0", "user": "U2", "text": "the question itself"},
     ]
     context = thread_context(messages, before_ts="4.0", bot_user_id=BOT, max_chars=60)
-    assert context == "U2: my loop never ends\nU3: @U2 check `i`"
-    assert with_context("help?", context).endswith("My question: help?")
-    assert with_context("help?", "") == "help?"
+    assert context == (
+        ContextLine("U2", "my loop never ends"),
+        ContextLine("U3", "@U2 check `i`"),
+    )
+    (cut,) = thread_context(messages[:1], before_ts="4.0", bot_user_id=BOT, max_chars=20)
+    assert cut == ContextLine("U1", "old old old old old…")
 
 
 def test_thread_context_is_empty_once_the_bot_has_spoken():
     messages = [{"ts": "1.0", "user": "U1", "text": "hi"}, {"ts": "2.0", "bot_id": "B1"}]
-    assert thread_context(messages, before_ts="3.0", bot_user_id=BOT, max_chars=500) == ""
+    assert thread_context(messages, before_ts="3.0", bot_user_id=BOT, max_chars=500) == ()
 
 
 @pytest.mark.parametrize(
