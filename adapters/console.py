@@ -27,6 +27,9 @@ class _PrintSink:
         self.out.write(f"\n[{notice}]\n")
         self.out.flush()
 
+    async def progress(self, note: str) -> None:
+        """Nothing to show: the open ``tutor>`` line already says an answer is coming."""
+
 
 class ConsoleAdapter:
     """Reads questions from a text stream and writes streamed answers to another."""

@@ -45,6 +45,10 @@ class Surface(Protocol):
         """Send one more message after the first."""
         ...
 
+    def working(self) -> None:
+        """Show that an answer is being prepared (while nothing new can be shown)."""
+        ...
+
     def close(self) -> None:
         """Stop any activity indicator."""
         ...
@@ -72,6 +76,11 @@ class ChannelSurface:
 
     def start_typing(self) -> None:
         self._typing = asyncio.create_task(self._keep_typing(), name="discord-typing")
+
+    def working(self) -> None:
+        """Typing again (Discord stops showing it when the bot sends a message)."""
+        if self._typing is None or self._typing.done():
+            self.start_typing()
 
     async def _keep_typing(self) -> None:
         try:
@@ -143,6 +152,9 @@ class InteractionSurface:
         )
         self.on_sent(message.id)
 
+    def working(self) -> None:
+        """Nothing to add: a deferred response shows "thinking" until it is edited."""
+
     def close(self) -> None:
         pass
 
@@ -177,6 +189,11 @@ class StreamedAnswer:
         self.notice = notice
         self._stream.reset("")
         await self._stream.finish()
+
+    async def progress(self, note: str) -> None:
+        """The core holds an answer back (to check it first): keep showing "typing"."""
+        log.debug("[%s] %s", self.correlation_id, note)
+        self.surface.working()
 
     # --- the final message(s) -----------------------------------------------------------
 

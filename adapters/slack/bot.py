@@ -70,6 +70,7 @@ DEFAULT_PROMPTS = (
 _PRIVILEGED = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"})
 # A response_url may be used five times; longer answers end with a pointer.
 _RESPONSE_URL_USES = 5
+THINKING = "is thinking…"  # the assistant pane's status line until the answer starts
 SLOW_DOWN = "You're sending questions too fast. Please wait a little and ask again."
 SHORTENED = "_(Answer shortened: ask me in a direct message to see all of it.)_"
 
@@ -334,10 +335,10 @@ class SlackAdapter:
                         if notice:
                             await self._tell(target, notice)
                         return
-                    if target.in_assistant_thread:
-                        await self._thinking(target)
-                    msg = await self._with_thread_context(msg, event)
                     writer = self._writer(target)
+                    if target.in_assistant_thread:
+                        await writer.progress(THINKING)
+                    msg = await self._with_thread_context(msg, event)
                     reply = await self._handler(msg, writer)
                     await writer.finish(reply.text, reply.citations, reply.notice)
                 except Exception:
@@ -389,14 +390,6 @@ class SlackAdapter:
             max_chars=self.options.thread_context_chars,
         )
         return dataclasses.replace(msg, context=context) if context else msg
-
-    async def _thinking(self, target: Target) -> None:
-        try:
-            await self.client.assistant_threads_setStatus(
-                channel_id=target.channel, thread_ts=target.thread_ts, status="is thinking…"
-            )
-        except SLACK_ERRORS as exc:
-            log.debug("slack: no thinking status: %s", api_error(exc))
 
     async def _tell(self, target: Target, text: str) -> None:
         """A short note to the learner only: ephemeral in channels, a reply in DMs."""

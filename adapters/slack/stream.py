@@ -1,6 +1,7 @@
 """Writing a streamed answer into Slack.
 
-Two writers with one interface (``delta``/``reset``, the core's ReplySink, plus ``finish``):
+Two writers with one interface (``delta``/``reset``/``progress``, the core's ReplySink,
+plus ``finish``):
 
 - :class:`NativeWriter` uses Slack's streaming methods (chat.startStream, appendStream,
   stopStream), which take Markdown and render it as it arrives.
@@ -8,6 +9,7 @@ Two writers with one interface (``delta``/``reset``, the core's ReplySink, plus 
   throttled; it is the fallback for workspaces without native streaming and top-level DMs.
 
 Both continue a long answer in further messages, and never send text that can ping.
+While the core holds an answer back, ``progress`` shows a status under the thread.
 """
 
 from __future__ import annotations
@@ -63,6 +65,46 @@ def api_error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+class ThreadStatus:
+    """The status line under a thread ("is thinking…"), set with assistant.threads.setStatus.
+
+    Slack shows it until the bot posts in the thread (or for two minutes). A top-level DM
+    has no thread to show it in. The same note is not sent again within ``refresh_s``;
+    after a refusal (an old workspace, a missing scope) this answer stops trying.
+    """
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        target: Target,
+        *,
+        refresh_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.refresh_s = refresh_s
+        self._clock = clock
+        self._shown: tuple[str, float] | None = None
+        self._refused = False
+
+    async def show(self, note: str) -> None:
+        if self.target.thread_ts is None or self._refused:
+            return
+        now = self._clock()
+        if self._shown is not None and self._shown[0] == note and now < self._shown[1]:
+            return
+        try:
+            await self.client.assistant_threads_setStatus(
+                channel_id=self.target.channel, thread_ts=self.target.thread_ts, status=note
+            )
+        except SLACK_ERRORS as exc:
+            log.debug("slack: no thread status (%s)", api_error(exc))
+            self._refused = isinstance(exc, SlackApiError)
+            return
+        self._shown = (note, now + self.refresh_s)  # the note, and until when it stands
+
+
 class UpdateWriter:
     """Posts the answer as Markdown and edits it as it grows (at most once per ``interval``).
 
@@ -86,6 +128,7 @@ class UpdateWriter:
         self.posted: list[tuple[str, str | None]] = [(ts, None) for ts in existing]
         self._notice = ""
         self._stream = ThrottledStream(self._render, interval=interval)
+        self.status = ThreadStatus(client, target)
 
     @property
     def message_ts(self) -> list[str]:
@@ -93,6 +136,9 @@ class UpdateWriter:
 
     async def delta(self, text: str) -> None:
         await self._stream.add(text)
+
+    async def progress(self, note: str) -> None:
+        await self.status.show(note)
 
     async def reset(self, notice: str) -> None:
         self._notice = f"_{notice}_\n\n"
@@ -177,6 +223,7 @@ class NativeWriter:
         self._open = False
         self._current = ""  # what the open stream holds
         self._fallback: UpdateWriter | None = None
+        self.status = ThreadStatus(client, target, clock=clock)
 
     @property
     def message_ts(self) -> list[str]:
@@ -191,6 +238,9 @@ class NativeWriter:
             await self._fallback.delta(text)
             return
         await self._stream.add(text)
+
+    async def progress(self, note: str) -> None:
+        await self.status.show(note)
 
     async def _stream_out(self, text: str) -> None:
         if self._fallback is None:

@@ -30,6 +30,7 @@ from bot.events import (
 )
 from bot.models.registry import ModelRegistry
 from bot.ports import ModelServerError, Preferences
+from tests.adapters.shipped import LONG_ANSWER, shipped_tutor
 from tests.fakes import FakeChatModel, Script
 from tests.loopback.discord_server import EPHEMERAL, MANAGE_GUILD, DiscordServer, RestCall
 
@@ -384,6 +385,50 @@ async def test_a_model_failing_mid_stream_shows_the_notice(server, learner, sett
         await answered(server, "A complete answer.")
     (message,) = shown(server, server.help["id"])
     assert message.startswith(f"-# {SWITCH_NOTICE}") and message.endswith("A complete answer.")
+
+
+async def test_a_long_local_answer_streams_on_the_shipped_config_without_a_key(
+    server, learner, tmp_path
+):
+    """The default install names a cloud fallback but has no key: nothing can take the
+    answer over, so it streams (several edits), not one send at the end."""
+    tutor = shipped_tutor(tmp_path / "data")
+    async with running(server, tutor.handle, None, stream_interval_s=0):
+        await server.post_message("how do lists work?", author=learner, mention_bot=True)
+        await answered(server, "What does `len` tell you afterwards?")
+    first, *edits = bot_writes(server)
+    assert first.matches("POST", MESSAGES) and LONG_ANSWER.startswith(content(first))
+    assert len(edits) >= 3 and all(c.matches("PATCH", EDITS) for c in edits)
+    assert shown(server, server.help["id"]) == [LONG_ANSWER]
+
+
+async def test_while_an_answer_is_held_back_typing_shows_again(server, learner):
+    typing = r"/channels/\d+/typing"
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(msg, sink):
+        await started.wait()
+        await sink.delta("A first draft")  # sent: Discord stops showing "typing"
+        await sink.reset("Switching models.")
+        await sink.progress("Checking the answer before it is sent…")
+        await release.wait()
+        return Reply("The checked answer.", route="local", model="fake")
+
+    async with running(server, handler, None):
+        await server.post_message("question", author=learner, mention_bot=True)
+        await server.wait_for(lambda c: c.matches("POST", typing))
+        started.set()
+        [draft] = await answered(server, "A first draft")
+        after = await server.wait_for(
+            lambda c: (
+                c.matches("POST", typing) and server.calls.index(c) > server.calls.index(draft)
+            )
+        )
+        release.set()
+        await answered(server, "The checked answer.")
+    assert after and shown(server, server.help["id"]) == [
+        "-# Switching models.\n\nThe checked answer."
+    ]
 
 
 async def test_a_core_failure_gets_a_friendly_message(server, learner):

@@ -22,6 +22,7 @@ from bot.core.commands import Commands
 from bot.core.tutor import Tutor
 from bot.events import Attachment, Citation, ContextLine, IncomingMessage, Outbound, Reply
 from bot.models.registry import ModelRegistry
+from tests.adapters.shipped import LONG_ANSWER, shipped_tutor
 from tests.conftest import TEST_CONFIG, write_config
 from tests.fakes import FakeChatModel, ListLedger, Script
 from tests.loopback.slack_server import (
@@ -313,6 +314,40 @@ async def test_without_native_streaming_the_answer_is_posted_and_edited(slack):
         c.args["markdown_text"] for c in slack.calls_to("chat.update") if c.args["ts"] == answer.ts
     ]
     assert updates == sorted(updates, key=len) and updates[-1] == answer.text
+
+
+async def test_a_long_local_answer_streams_on_the_shipped_config_without_a_key(slack, tmp_path):
+    """The default install names a cloud fallback but has no key: nothing can take the
+    answer over, so it streams (several appends), not one piece at the end."""
+    tutor = shipped_tutor(tmp_path / "data")
+    async with running(slack, tutor.handle) as bot:
+        ts = await ask(slack, "how do lists work?")
+        [answer] = await answered(slack, bot, CHANNEL, ts)
+    assert answer.text == LONG_ANSWER
+    assert len(slack.calls_to("chat.startStream")) == 1
+    assert len(slack.calls_to("chat.appendStream")) >= 3
+
+
+@pytest.mark.parametrize("dm", [False, True], ids=["channel-thread", "top-level-dm"])
+async def test_while_an_answer_is_held_back_the_thread_shows_a_status(slack, dm):
+    note = "is checking the answer…"
+
+    async def handler(msg, sink):
+        await sink.progress(note)
+        await sink.progress(note)  # the same note again: Slack still shows it
+        await sink.delta("Checked.")
+        return Reply("Checked.", route="local", model="fake")
+
+    async with running(slack, handler) as bot:
+        ts = slack.next_ts()
+        event = direct_message("question", ts=ts) if dm else mention("question", ts=ts)
+        await (await slack.deliver(event_callback(event)))
+        await answered(slack, bot, "D0LEARNER" if dm else CHANNEL, None if dm else ts)
+    statuses = [c.args for c in slack.calls_to("assistant.threads.setStatus")]
+    if dm:  # a top-level DM has no thread to show a status under
+        assert statuses == []
+    else:
+        assert statuses == [{"channel_id": CHANNEL, "thread_ts": ts, "status": note}]
 
 
 async def test_a_stream_that_breaks_mid_answer_is_finished_by_editing_it(slack):
