@@ -188,7 +188,7 @@ class DiscordSection(_Strict):
     burst: int = Field(default=3, ge=1)
     max_concurrent: int = Field(default=4, ge=1)  # answers generated at once
     message_content: bool = True  # the privileged Message Content intent
-    sync_commands: str = Field(default="off", pattern=r"^(off|global|[0-9]{15,22})$")
+    sync_commands: str = Field(default="global", pattern=r"^(off|global|[0-9]{15,22})$")
     stream_interval_s: float = Field(default=1.0, ge=0.5)  # Discord: ~1 edit/s per message
     max_parts: int = Field(default=4, ge=1, le=10)  # longer answers become a file
 

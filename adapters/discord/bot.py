@@ -19,7 +19,14 @@ import discord
 from cachetools import LRUCache
 from discord import app_commands
 
-from adapters.discord.commands import TutorCommands, is_moderator, model_choices
+from adapters.discord.commands import (
+    TutorCommands,
+    commands_differ,
+    is_moderator,
+    local_payloads,
+    model_choices,
+    registered_payloads,
+)
 from adapters.discord.routing import route_client, webhooks_routed_to
 from adapters.discord.stream import (
     DISCORD_ERRORS,
@@ -76,7 +83,9 @@ class DiscordOptions:
     burst: int = 3
     max_concurrent: int = 4  # answers generated at once; the rest wait their turn
     message_content: bool = True  # privileged intent: read un-mentioned thread replies
-    sync_commands: str = "off"  # "off", "global", or a guild id to sync to at start-up
+    # Where /tutor is registered at start-up, when it changed: "global" (every server),
+    # a guild id (one test server, where changes show at once), or "off".
+    sync_commands: str = "global"
     stream_interval_s: float = 1.0  # at most one edit per message per interval
     max_parts: int = 4  # longer answers are sent as a Markdown file
     defer_after_s: float = 2.0  # a command still running after this is deferred
@@ -439,17 +448,23 @@ class DiscordAdapter:
         await self._respond(interaction, result, correlation_id)
 
     async def sync_commands(self, tree: app_commands.CommandTree[TutorClient]) -> None:
-        """Register ``/tutor`` with Discord as configured: off, global or one test guild."""
+        """Register ``/tutor`` with Discord if what Discord has differs from the tree.
+
+        A new install gets its commands on the first start; a restart with the same
+        commands only reads them (Discord limits how often commands may be registered).
+        """
         mode = self.options.sync_commands.strip().lower()
         if mode in {"", "off"}:
             return
+        guild = None if mode == "global" else discord.Object(int(mode))
+        if guild is not None:
+            tree.copy_global_to(guild=guild)
         try:
-            if mode == "global":
-                synced = await tree.sync()
-            else:
-                guild = discord.Object(int(mode))
-                tree.copy_global_to(guild=guild)
-                synced = await tree.sync(guild=guild)
+            registered = await registered_payloads(tree.client, guild)
+            if not commands_differ(local_payloads(tree, guild), registered):
+                log.info("slash commands are up to date (%s)", mode)
+                return
+            synced = await tree.sync(guild=guild)
         except DISCORD_ERRORS as exc:
             log.error("could not register the slash commands (%s): %s", mode, exc)
             return

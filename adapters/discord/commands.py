@@ -2,13 +2,14 @@
 
 The group only declares commands and their options; every callback hands over to a
 CommandBridge (the adapter), which builds the CommandRequest, decides who is a
-moderator, defers slow work and answers.
+moderator, defers slow work and answers. :func:`commands_differ` tells whether the
+commands Discord has registered are still the ones declared here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-from typing import Literal, Protocol
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 import discord
 from discord import app_commands
@@ -17,6 +18,21 @@ from bot.events import CommandResult
 
 CHOICE_LIMIT = 25  # Discord shows at most 25 autocomplete choices
 CHOICE_NAME_LIMIT = 100
+
+# What Discord adds to a command it registered (ids, a version), none of it declared here.
+_REGISTRY_FIELDS = frozenset(
+    {
+        "id",
+        "application_id",
+        "version",
+        "guild_id",
+        "default_permission",
+        "name_localized",
+        "description_localized",
+    }
+)
+# Values Discord fills in for a field left out, or reports for one sent as null.
+_DEFAULTS: dict[str, Any] = {"dm_permission": True, "integration_types": [0]}
 
 
 class CommandBridge(Protocol):
@@ -70,8 +86,77 @@ def model_choices(result: CommandResult, current: str) -> list[tuple[str, str]]:
     return pairs[:CHOICE_LIMIT]
 
 
+def local_payloads(
+    tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None = None
+) -> list[dict[str, Any]]:
+    """What ``tree.sync(guild=guild)`` would send to Discord."""
+    return [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+
+
+async def registered_payloads(
+    client: discord.Client, guild: discord.abc.Snowflake | None = None
+) -> list[dict[str, Any]]:
+    """The commands Discord has registered for the app, as Discord sends them.
+
+    The same calls as ``CommandTree.fetch_commands``, but the raw payloads: discord.py
+    2.7's AppCommand reads ``contexts`` and ``integration_types`` one bit off
+    (Rapptz/discord.py#10525), so its ``to_dict`` cannot be compared.
+    """
+    app = client.application_id
+    if app is None:
+        raise app_commands.MissingApplicationID
+    if guild is None:
+        return list(await client.http.get_global_commands(app))
+    return list(await client.http.get_guild_commands(app, guild.id))
+
+
+def commands_differ(
+    declared: Sequence[Mapping[str, Any]], registered: Sequence[Mapping[str, Any]]
+) -> bool:
+    """True when Discord's registered commands are not the declared ones.
+
+    Both sides are compared without what Discord adds (ids, versions) and with its
+    defaults and empty values left out, so an unchanged command never counts as changed.
+    """
+
+    def key(payload: dict[str, Any]) -> tuple[int, str]:
+        return int(payload.get("type", 1)), str(payload.get("name"))
+
+    ours = sorted((_comparable(p) for p in declared), key=key)
+    theirs = sorted((_comparable(p) for p in registered), key=key)
+    return ours != theirs
+
+
+def _comparable(payload: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in payload.items():
+        if name in _REGISTRY_FIELDS:
+            continue
+        if name == "default_member_permissions" and value is not None:
+            value = str(value)  # Discord sends the bit set as a string
+        if isinstance(value, Mapping):
+            value = dict(value)  # localisations
+        elif isinstance(value, list):
+            if all(isinstance(item, int) for item in value):
+                value = sorted(value)  # contexts, installs, channel types: sets
+            else:
+                value = [_comparable(v) if isinstance(v, Mapping) else v for v in value]
+        if value is None or value is False or value == [] or value == {}:
+            continue
+        if name in _DEFAULTS and _DEFAULTS[name] == value:
+            continue
+        out[name] = value
+    return out
+
+
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
+@app_commands.allowed_installs(guilds=True, users=False)
 class TutorCommands(app_commands.Group, name="tutor", description="Ask the course tutor"):
-    """``/tutor ask|forget|privacy|why``, and for moderators ``model|tier|cost|reindex``."""
+    """``/tutor ask|forget|privacy|why``, and for moderators ``model|tier|cost|reindex``.
+
+    Offered in servers and in DMs with the bot, for an app installed to a server. Said
+    explicitly, so the registered command reads back exactly as declared.
+    """
 
     def __init__(self, bridge: CommandBridge) -> None:
         super().__init__()

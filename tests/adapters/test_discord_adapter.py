@@ -132,7 +132,7 @@ def learner(server):
 
 
 def content(call: RestCall) -> str:
-    body = call.json or {}
+    body = call.json if isinstance(call.json, dict) else {}
     if call.path.endswith("/callback"):
         body = body.get("data") or {}
     return body.get("content") or ""
@@ -684,16 +684,62 @@ async def test_slow_commands_defer_and_follow_up_with_files(server, learner, set
     assert followup.files == [("cost.png", png.data)]
 
 
+COMMANDS = r"/applications/\d+(/guilds/\d+)?/commands"
+
+
+def command_calls(server: DiscordServer, method: str) -> list[RestCall]:
+    return [c for c in server.calls if c.matches(method, COMMANDS)]
+
+
+async def test_commands_register_themselves_and_a_restart_does_not_redo_it(server, settings):
+    core = Core(settings)
+    async with running(server, core.handle, core.commands):
+        pass
+    (tutor,) = server.synced["global"]  # a new install: /tutor with no config edit
+    assert tutor["name"] == "tutor"
+    names = {option["name"] for option in tutor["options"]}
+    assert names == {"ask", "forget", "privacy", "why", "model", "tier", "cost", "reindex"}
+    assert len(command_calls(server, "GET")) == len(command_calls(server, "PUT")) == 1
+
+    async with running(server, core.handle, core.commands):  # the same commands again
+        pass
+    assert len(server.identifies) == 2
+    assert len(command_calls(server, "GET")) == 2 and len(command_calls(server, "PUT")) == 1
+
+
+async def test_changed_commands_are_registered_again(server, settings):
+    core = Core(settings)
+    async with running(server, core.handle, core.commands):
+        pass
+    # An older release registered /tutor without `why`.
+    tutor = server.synced["global"][0]
+    tutor["options"] = [o for o in tutor["options"] if o["name"] != "why"]
+    async with running(server, core.handle, core.commands):
+        pass
+    assert len(command_calls(server, "PUT")) == 2
+    assert "why" in {option["name"] for option in server.synced["global"][0]["options"]}
+
+
 async def test_commands_are_synced_to_a_test_guild_when_asked(server, settings):
     core = Core(settings)
     guild = str(server.guild_id)
-    async with running(server, core.handle, core.commands, sync_commands=guild):
-        pass
+    for _ in range(2):
+        async with running(server, core.handle, core.commands, sync_commands=guild):
+            pass
     (tutor,) = server.synced[guild]
     assert tutor["name"] == "tutor"
     names = {option["name"] for option in tutor["options"]}
     assert names == {"ask", "forget", "privacy", "why", "model", "tier", "cost", "reindex"}
     assert "global" not in server.synced
+    puts = command_calls(server, "PUT")
+    assert len(puts) == 1 and puts[0].path.endswith(f"/guilds/{guild}/commands")
+
+
+async def test_commands_are_left_alone_when_sync_is_off(server, settings):
+    core = Core(settings)
+    async with running(server, core.handle, core.commands, sync_commands="off"):
+        pass
+    assert command_calls(server, "GET") == command_calls(server, "PUT") == []
 
 
 # --- operations ----------------------------------------------------------------------------

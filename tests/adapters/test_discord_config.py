@@ -39,7 +39,7 @@ def test_the_discord_section_is_read_and_checked(tmp_path):
 
 
 def test_the_defaults_need_no_section(settings):
-    assert settings.discord.sync_commands == "off" and settings.discord.message_content
+    assert settings.discord.sync_commands == "global" and settings.discord.message_content
 
 
 async def test_the_factory_needs_a_token(settings):
@@ -88,7 +88,10 @@ async def test_a_bot_app_answers_on_discord_through_the_environment(tmp_path):
                 learner = server.user("ada")
                 await server.post_message("hello?", author=learner, mention_bot=True)
                 await server.wait_for(
-                    lambda c: (c.json or {}).get("content") == "Straight from the app."
+                    lambda c: (
+                        isinstance(c.json, dict)
+                        and c.json.get("content") == "Straight from the app."
+                    )
                 )
             finally:
                 await adapter.close()

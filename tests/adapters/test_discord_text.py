@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.discord.bot import DiscordOptions, intents_for
-from adapters.discord.commands import is_moderator, model_choices
+from adapters.discord.commands import (
+    TutorCommands,
+    commands_differ,
+    is_moderator,
+    local_payloads,
+    model_choices,
+)
 from adapters.discord.routing import gateway_url, rebase_url
 from adapters.discord.text import (
     MessageFacts,
@@ -236,6 +242,45 @@ def test_model_choices_show_health_and_filter_by_what_was_typed():
     assert model_choices(listing, "CL") == [("cloud: openai gpt-4o-mini (cloud, ok)", "cloud")]
     many = CommandResult("", choices=tuple(f"m{i}" for i in range(40)))
     assert len(model_choices(many, "")) == 25
+
+
+def declared() -> list[dict]:
+    tree = discord.app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
+    tree.add_command(TutorCommands(None))
+    return local_payloads(tree)
+
+
+def as_registered(payload: dict) -> dict:
+    """What Discord's GET returns for a command it registered from ``payload``."""
+    options = [
+        {k: v for k, v in o.items() if v is not False and v != []} for o in payload["options"]
+    ]
+    return payload | {
+        "id": "1300000000000000001",
+        "application_id": "1300000000000000000",
+        "version": "1300000000000000042",
+        "default_member_permissions": None,
+        "name_localizations": None,
+        "description_localizations": None,
+        "contexts": list(reversed(payload["contexts"])),
+        "options": options,
+    }
+
+
+def test_registered_commands_that_match_the_declared_ones_do_not_differ():
+    (tutor,) = declared()
+    assert tutor["contexts"] == [0, 1] and tutor["integration_types"] == [0]  # said explicitly
+    assert not commands_differ([tutor], [as_registered(tutor)])
+
+
+def test_a_changed_missing_or_extra_command_differs():
+    (tutor,) = declared()
+    registered = as_registered(tutor)
+    assert commands_differ([tutor], [])  # a new install
+    assert commands_differ([tutor], [registered | {"description": "Old words"}])
+    assert commands_differ([tutor], [registered | {"options": registered["options"][1:]}])
+    assert commands_differ([tutor], [registered, registered | {"name": "old-tutor"}])
+    assert commands_differ([tutor], [registered | {"default_member_permissions": "32"}])
 
 
 # --- routing and intents ------------------------------------------------------------------------

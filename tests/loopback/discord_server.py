@@ -97,6 +97,8 @@ class DiscordServer:
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []  # RESUME payloads that were accepted
         self.app_flags = 1 << 19  # GATEWAY_MESSAGE_CONTENT_LIMITED: the intent is enabled
+        # Registered application commands by scope ("global" or a guild id), as Discord
+        # returns them; set it to start with commands an earlier run registered.
         self.synced: dict[str, list[dict[str, Any]]] = {}
         self._interactions: dict[str, dict[str, Any]] = {}
         self._failures: list[_Failure] = []
@@ -112,6 +114,8 @@ class DiscordServer:
             ("GET", "/oauth2/applications/@me", self._application),
             ("GET", "/gateway", self._gateway_info),
             ("GET", "/gateway/bot", self._gateway_info),
+            ("GET", "/applications/{app}/commands", self._commands),
+            ("GET", "/applications/{app}/guilds/{guild}/commands", self._commands),
             ("PUT", "/applications/{app}/commands", self._sync),
             ("PUT", "/applications/{app}/guilds/{guild}/commands", self._sync),
             ("GET", "/channels/{channel}", self._get_channel),
@@ -556,15 +560,33 @@ class DiscordServer:
             }
         )
 
+    async def _commands(self, request: web.Request) -> web.Response:
+        self._application_scope(request)
+        return _json(self.synced.get(request.match_info.get("guild", "global"), []))
+
     async def _sync(self, request: web.Request) -> web.Response:
-        scope = request.match_info.get("guild", "global")
+        """A bulk overwrite: the commands as Discord keeps them, ids and defaults filled in."""
+        self._application_scope(request)
+        guild = request.match_info.get("guild")
         commands = [
-            command
-            | {"id": str(self._snowflake()), "application_id": str(self.app_id), "version": "1"}
+            _registered(command)
+            | {
+                "id": str(self._snowflake()),
+                "application_id": str(self.app_id),
+                "version": str(self._snowflake()),
+            }
+            | ({"guild_id": guild} if guild else {})
             for command in request[CALL].json
         ]
-        self.synced[scope] = commands
+        self.synced[guild or "global"] = commands
         return _json(commands)
+
+    def _application_scope(self, request: web.Request) -> None:
+        if request.match_info["app"] != str(self.app_id):
+            raise _error(403, 50001, "Missing Access")
+        guild = request.match_info.get("guild")
+        if guild is not None and guild != str(self.guild_id):
+            raise _error(403, 50001, "Missing Access")
 
     async def _get_channel(self, request: web.Request) -> web.Response:
         return _json(self._channel(request))
@@ -868,6 +890,31 @@ class DiscordServer:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _registered(command: dict[str, Any]) -> dict[str, Any]:
+    """A command or option as Discord returns it: nulls and defaults filled in, a false
+    ``required`` or ``autocomplete`` and an empty ``options`` list left out."""
+    out = {k: v for k, v in command.items() if v is not None}
+    for flag in ("required", "autocomplete"):
+        if out.get(flag) is False:
+            del out[flag]
+    if "options" in out:
+        out["options"] = [_registered(option) for option in out["options"]]
+        if not out["options"]:
+            del out["options"]
+    if "description" in out and "type" in out and "dm_permission" in out:  # a command
+        out = {
+            "default_member_permissions": None,
+            "name_localizations": None,
+            "description_localizations": None,
+            "contexts": None,
+            "integration_types": [0],
+            "nsfw": False,
+        } | out
+        if out["default_member_permissions"] is not None:
+            out["default_member_permissions"] = str(out["default_member_permissions"])
+    return out
 
 
 def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
