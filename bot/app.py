@@ -179,17 +179,8 @@ class BotApp:
         token = self.settings.secrets.discord_token
         if token is None:
             raise ConfigError("DISCORD_TOKEN is not set: the Discord adapter needs a bot token")
-        section = self.settings.discord
-        options = DiscordOptions(
-            moderator_roles=tuple(section.moderator_roles),
-            thread_channels=frozenset(section.thread_channels),
-            messages_per_minute=section.messages_per_minute,
-            burst=section.burst,
-            max_concurrent=section.max_concurrent,
-            message_content=section.message_content,
-            sync_commands=section.sync_commands,
-            stream_interval_s=section.stream_interval_s,
-            max_parts=section.max_parts,
+        options = DiscordOptions.from_config(
+            self.settings.discord.model_dump(exclude_none=True),
             shutdown_grace_s=self.settings.service.drain_timeout_s,
         )
         return DiscordAdapter(
@@ -215,14 +206,12 @@ class BotApp:
             return None
         from adapters.slack.bot import SlackAdapter, SlackOptions
 
-        overrides = config.model_dump(exclude_none=True, exclude={"mode"})
-        if "moderators" in overrides:
-            overrides["moderators"] = frozenset(overrides["moderators"])
-        if "suggested_prompts" in overrides:
-            overrides["suggested_prompts"] = tuple(overrides["suggested_prompts"])
-        api_url = self.settings.environ.get("SLACK_API_URL") or None
-        overrides["shutdown_grace_s"] = self.settings.service.drain_timeout_s
-        options = SlackOptions(mode=mode, api_url=api_url, **overrides)
+        options = SlackOptions.from_config(
+            config.model_dump(exclude_none=True, exclude={"mode"}),
+            mode=mode,
+            api_url=self.settings.environ.get("SLACK_API_URL") or None,
+            shutdown_grace_s=self.settings.service.drain_timeout_s,
+        )
         return SlackAdapter(
             secrets.slack_bot_token.get_secret_value(),
             app_token=app_token.get_secret_value() if app_token else None,

@@ -180,17 +180,20 @@ class PricesSection(_Strict):
 
 
 class DiscordSection(_Strict):
-    """How the bot behaves on Discord. The token comes from DISCORD_TOKEN only."""
+    """The Discord adapter's options; a key left out keeps the adapter's own default.
 
-    moderator_roles: list[str] = Field(default_factory=list)  # besides Manage Server
-    thread_channels: list[int] = Field(default_factory=list)  # a thread per question here
-    messages_per_minute: float = Field(default=6.0, gt=0)  # per learner
-    burst: int = Field(default=3, ge=1)
-    max_concurrent: int = Field(default=4, ge=1)  # answers generated at once
-    message_content: bool = True  # the privileged Message Content intent
-    sync_commands: str = Field(default="global", pattern=r"^(off|global|[0-9]{15,22})$")
-    stream_interval_s: float = Field(default=1.0, ge=0.5)  # Discord: ~1 edit/s per message
-    max_parts: int = Field(default=4, ge=1, le=10)  # longer answers become a file
+    The token comes from DISCORD_TOKEN only.
+    """
+
+    moderator_roles: list[str] | None = None  # role names, besides Manage Server
+    thread_channels: list[int] | None = None  # a thread per question in these channels
+    messages_per_minute: float | None = Field(default=None, gt=0)  # per learner
+    burst: int | None = Field(default=None, ge=1)
+    max_concurrent: int | None = Field(default=None, ge=1)  # answers generated at once
+    message_content: bool | None = None  # the privileged Message Content intent
+    sync_commands: str | None = Field(default=None, pattern=r"^(off|global|[0-9]{15,22})$")
+    stream_interval_s: float | None = Field(default=None, ge=0.5)  # Discord: ~1 edit/s
+    max_parts: int | None = Field(default=None, ge=1, le=10)  # longer answers become a file
 
 
 class SlackSection(_Strict):

@@ -93,6 +93,17 @@ class DiscordOptions:
     shutdown_grace_s: float = 10.0  # answers in progress may finish this long on close()
     remember_messages: int = 10_000  # message ids kept to follow reply chains
 
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any], **extra: Any) -> DiscordOptions:
+        """Options from the ``[discord]`` section's keys (lists where these take sets or
+        tuples); the keys left out keep the defaults above, the one place they are set."""
+        given = dict(values) | extra
+        if "moderator_roles" in given:
+            given["moderator_roles"] = tuple(given["moderator_roles"])
+        if "thread_channels" in given:
+            given["thread_channels"] = frozenset(given["thread_channels"])
+        return cls(**given)
+
 
 def intents_for(options: DiscordOptions) -> discord.Intents:
     """The fewest intents that work: no members, presences, reactions or voice."""

@@ -11,6 +11,7 @@ import aiohttp
 import discord
 from discord.http import Route
 
+from adapters.discord.bot import DiscordOptions
 from adapters.discord.routing import RoutedHTTPClient
 from bot.ports import CheckResult
 
@@ -20,9 +21,12 @@ PORTAL = "https://discord.com/developers/applications"
 
 
 async def check_discord(
-    token: str, *, api_base: str | None = None, message_content: bool = True
+    token: str, *, api_base: str | None = None, message_content: bool | None = None
 ) -> list[CheckResult]:
-    """The bot token is accepted, and the Message Content intent is on when configured."""
+    """The bot token is accepted, and the Message Content intent is on when configured
+    (None: as the adapter does by default)."""
+    if message_content is None:
+        message_content = DiscordOptions().message_content
     http = RoutedHTTPClient(asyncio.get_running_loop(), api_base=api_base)
     where = api_base or Route.BASE
     try:

@@ -111,6 +111,17 @@ class SlackOptions:
     suggested_prompts: tuple[str, ...] = DEFAULT_PROMPTS
     shutdown_grace_s: float = 10.0
 
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any], **extra: Any) -> SlackOptions:
+        """Options from the ``[slack]`` section's keys (lists where these take sets or
+        tuples); the keys left out keep the defaults above, the one place they are set."""
+        given = dict(values) | extra
+        if "moderators" in given:
+            given["moderators"] = frozenset(given["moderators"])
+        if "suggested_prompts" in given:
+            given["suggested_prompts"] = tuple(given["suggested_prompts"])
+        return cls(**given)
+
 
 class SlackAdapter:
     """A Slack workspace connection; ``await adapter.run(handler, commands)`` serves it."""

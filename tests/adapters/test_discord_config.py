@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
-from adapters.discord.bot import DiscordAdapter
+from adapters.discord.bot import DiscordAdapter, DiscordOptions
 from bot.app import BotApp
 from bot.config import ConfigError, load_config
 from tests.conftest import TEST_CONFIG, write_config
@@ -38,8 +39,15 @@ def test_the_discord_section_is_read_and_checked(tmp_path):
         load_config(write_config(tmp_path, bad), {})
 
 
-def test_the_defaults_need_no_section(settings):
-    assert settings.discord.sync_commands == "global" and settings.discord.message_content
+async def test_the_defaults_need_no_section_and_are_the_adapters_own(tmp_path):
+    environ = {"DISCORD_TOKEN": "secret-token", "TUTOR_DATA_DIR": str(tmp_path / "data")}
+    settings = load_config(write_config(tmp_path), environ)
+    assert set(settings.discord.model_dump().values()) == {None}  # nothing said: no opinion
+    async with BotApp(settings) as app:
+        options = app.discord_adapter().options
+    drain = settings.service.drain_timeout_s
+    assert options == dataclasses.replace(DiscordOptions(), shutdown_grace_s=drain)
+    assert options.sync_commands == "global" and options.message_content
 
 
 async def test_the_factory_needs_a_token(settings):
