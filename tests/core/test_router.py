@@ -116,12 +116,11 @@ async def test_a_keyword_lowers_the_bar_but_the_classifier_can_overrule_it():
 def test_logistic_fit_separates_a_simple_problem():
     import numpy as np
 
-    from bot.core.router import _sigmoid, fit_logistic
+    from bot.core.router import fit_logistic
 
     x = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.2]])
     y = np.array([False, False, True, True])
-    w = fit_logistic(x, y, c=10.0)
-    p = _sigmoid(np.hstack([x, np.ones((4, 1))]) @ w)
+    p = fit_logistic(x, y, c=10.0).predict_proba(x)[:, 1]
     assert (p[:2] < 0.3).all() and (p[2:] > 0.7).all()
 
 
