@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+
+from cachetools import LRUCache
 
 from bot.config import Settings
 from bot.core.budgets import BudgetBook
@@ -60,7 +60,6 @@ CLOUD_DOWN_NOTICE = (
 )
 
 Notify = Callable[[str], Awaitable[None]]
-V = TypeVar("V")
 
 
 @dataclass(slots=True)
@@ -101,8 +100,8 @@ class Tutor:
         self.redactor = Redactor(settings.privacy)
         limit = settings.tutor.max_conversations
         self.history = ConversationHistory(settings.tutor.history_turns, limit)
-        self._last: _Bounded[Reply] = _Bounded(limit)
-        self._sticky: _Bounded[int] = _Bounded(limit)
+        self._last: LRUCache[Hashable, Reply] = LRUCache(limit)
+        self._sticky: LRUCache[Hashable, int] = LRUCache(limit)
         self._clock = clock
 
     async def handle(self, msg: IncomingMessage, sink: ReplySink | None = None) -> Reply:
@@ -429,9 +428,9 @@ class Tutor:
     def _update_sticky(self, key: Hashable, route: str, decision: Decision, turns: int) -> None:
         remaining = self._sticky.get(key) or 0
         if any(r.startswith("sticky:") for r in decision.reasons):
-            self._sticky.put(key, remaining - 1)
+            self._sticky[key] = remaining - 1
         elif route == "cloud":
-            self._sticky.put(key, turns)
+            self._sticky[key] = turns
 
     async def _tell_moderators(self, text: str) -> None:
         log.warning("%s", text)
@@ -444,7 +443,7 @@ class Tutor:
 
     async def _finish(self, msg: IncomingMessage, tier: str, started: float, reply: Reply) -> Reply:
         reply = _stamp(reply, msg, started)
-        self._last.put((msg.platform, msg.workspace or "", msg.channel, msg.user), reply)
+        self._last[(msg.platform, msg.workspace or "", msg.channel, msg.user)] = reply
         recorded = False
         if self.ledger is not None:
             try:
@@ -506,20 +505,3 @@ def _user_key(msg: IncomingMessage) -> tuple[str, str, str]:
 class _Progress:
     started: bool = False  # the first token arrived
     sent: bool = False  # text went to the sink, so a failover must reset it
-
-
-class _Bounded(Generic[V]):
-    """A dict that forgets its least recently used keys beyond ``limit``."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._data: OrderedDict[Hashable, V] = OrderedDict()
-
-    def get(self, key: Hashable) -> V | None:
-        return self._data.get(key)
-
-    def put(self, key: Hashable, value: V) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self._limit:
-            self._data.popitem(last=False)
