@@ -44,6 +44,18 @@ def correlation_scope(correlation_id: str) -> Iterator[None]:
         _CORRELATION_ID.reset(token)
 
 
+def valid_unicode(text: str) -> str:
+    """Lone surrogates (from JSON escapes such as ``"\\ud800"``) as U+FFFD; pairs joined.
+
+    Unencodable text would fail later: in a model's HTTP client, the ledger, a platform.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class ContextLine:
     """Earlier words the learner's message refers to: a thread's talk, a quoted message."""

@@ -28,6 +28,7 @@ from bot.events import (
     Reply,
     Usage,
     correlation_scope,
+    valid_unicode,
 )
 from bot.models.registry import ModelRegistry
 from bot.ports import (
@@ -201,7 +202,7 @@ class Tutor:
         text = text.replace("\x00", "").strip()
         limit = self.settings.tutor.max_input_chars
         text, trimmed = (text[:limit], True) if len(text) > limit else (text, False)
-        return _valid_unicode(text), trimmed
+        return valid_unicode(text), trimmed
 
     async def _cloud_block(self, msg: IncomingMessage, prefs: Preferences, tier: str) -> str | None:
         """Why this message may not go to the cloud at all, if it may not."""
@@ -479,18 +480,6 @@ def _stamp(reply: Reply, msg: IncomingMessage, started: float) -> Reply:
         latency_ms=(time.perf_counter() - started) * 1000,
         correlation_id=msg.correlation_id,
     )
-
-
-def _valid_unicode(text: str) -> str:
-    """Lone surrogates (from JSON escapes such as ``"\\ud800"``) as U+FFFD; pairs joined.
-
-    Unencodable text would fail later, in a model's HTTP client or the ledger.
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
 
 
 def _first(name: str, chain: list[str]) -> list[str]:

@@ -35,6 +35,7 @@ import aiosqlite
 
 from bot.config import Settings
 from bot.core.pricing import Pricing
+from bot.events import valid_unicode
 from bot.ledger.preferences import SqlitePreferences
 from bot.ledger.schema import (
     DAY_S,
@@ -443,12 +444,7 @@ class Ledger:
 
 def _clean(value: str, limit: int) -> str:
     """Text SQLite can store: no NULs, no lone surrogates, at most ``limit`` characters."""
-    value = value[:limit].replace("\x00", "")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
+    return valid_unicode(value[:limit].replace("\x00", ""))
 
 
 def _finite(value: float | None) -> float | None:
