@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from bot.config import RouterPolicy
+from bot.events import Reason, ReasonCode
 from bot.ports import Embedder
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class MessageShape:
 @dataclass(frozen=True, slots=True)
 class Decision:
     route: Route
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
     task: Task = "general"
     classifier_score: float | None = None
 
@@ -79,18 +80,36 @@ def match_phrases(text: str, phrases: Sequence[str]) -> list[str]:
     return [p for p in found if not any(p != q and p.casefold() in q.casefold() for q in found)]
 
 
-def rule_reasons(shape: MessageShape, policy: RouterPolicy) -> list[str]:
-    """Why the rules escalate this message; empty when they don't."""
-    reasons = []
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule that matched: a keyword (in a language), too much prose, too much code."""
+
+    reason: Reason
+    language: str | None = None  # keywords only; other rules are for no classifier to weigh
+
+    def overruled(self) -> Reason:
+        return Reason(ReasonCode.KEYWORD_OVERRULED, self.reason.detail)
+
+
+def matched_rules(shape: MessageShape, policy: RouterPolicy) -> list[Rule]:
+    """The rules that escalate this message; empty when none does."""
+    rules = []
     for language, phrases in policy.keywords.items():
         for phrase in match_phrases(shape.prose, phrases):
             tag = phrase if language == "en" else f"{language}:{phrase}"
-            reasons.append(f"keyword:{tag}")
+            rules.append(Rule(Reason(ReasonCode.KEYWORD, tag), language))
     if len(shape.prose) > policy.max_local_chars:
-        reasons.append(f"length:{len(shape.prose)}>{policy.max_local_chars}")
+        detail = f"{len(shape.prose)}>{policy.max_local_chars}"
+        rules.append(Rule(Reason(ReasonCode.LENGTH, detail)))
     if shape.code_lines > policy.max_local_code_lines:
-        reasons.append(f"code:{shape.code_lines}>{policy.max_local_code_lines}")
-    return reasons
+        detail = f"{shape.code_lines}>{policy.max_local_code_lines}"
+        rules.append(Rule(Reason(ReasonCode.CODE, detail)))
+    return rules
+
+
+def rule_reasons(shape: MessageShape, policy: RouterPolicy) -> list[Reason]:
+    """Why the rules escalate this message; empty when they don't."""
+    return [rule.reason for rule in matched_rules(shape, policy)]
 
 
 def load_examples(path: Path) -> list[tuple[str, str]]:
@@ -122,15 +141,6 @@ def shape_features(text: str) -> list[float]:
         text.count("?") / 3,
         sentences / 5,
     ]
-
-
-def _weighed_by_classifier(reason: str, policy: RouterPolicy) -> bool:
-    """Keyword hits the classifier can judge: the ones in a language it reads."""
-    if not reason.startswith("keyword:"):
-        return False
-    parts = reason.split(":")
-    language = parts[1] if len(parts) > 2 else "en"
-    return language in policy.classifier_languages
 
 
 class ExampleClassifier:
@@ -225,7 +235,7 @@ class Router:
         policy: RouterPolicy,
         *,
         cloud_allowed: bool = True,
-        blocked_reason: str | None = None,
+        blocked_reason: Reason | None = None,
         sticky_turns: int = 0,
     ) -> Decision:
         """``blocked_reason`` (privacy, budget) forces local; ``sticky_turns`` > 0 keeps cloud."""
@@ -233,40 +243,41 @@ class Router:
         task: Task = (
             "code-gen" if match_phrases(shape.prose, policy.code_gen_phrases) else "general"
         )
-        reasons: list[str] = ["task:code-gen"] if task == "code-gen" else []
+        reasons = [Reason(ReasonCode.TASK, task)] if task == "code-gen" else []
         if blocked_reason:
             return Decision("local", (*reasons, blocked_reason), task)
         if not cloud_allowed:
-            return Decision("local", (*reasons, "cloud:none-in-tier"), task)
+            return Decision("local", (*reasons, Reason(ReasonCode.NO_CLOUD_IN_TIER)), task)
         if policy.cloud_first:
-            return Decision("cloud", (*reasons, "tier:cloud-first"), task)
+            return Decision("cloud", (*reasons, Reason(ReasonCode.CLOUD_FIRST)), task)
         if sticky_turns > 0:
-            return Decision("cloud", (*reasons, f"sticky:{sticky_turns}"), task)
-        rules = rule_reasons(shape, policy)
-        if any(not _weighed_by_classifier(r, policy) for r in rules):
+            return Decision("cloud", (*reasons, Reason(ReasonCode.STICKY, str(sticky_turns))), task)
+        rules = matched_rules(shape, policy)
+        matched = [rule.reason for rule in rules]
+        if any(rule.language not in policy.classifier_languages for rule in rules):
             # Length, pasted code, and keywords in languages the classifier's embedder
             # does not read are decisive on their own.
-            return Decision("cloud", (*reasons, *rules), task)
+            return Decision("cloud", (*reasons, *matched), task)
         score = None
         if self.classifier is not None and policy.classifier != "off":
             try:
                 score = await self.classifier.score(text, policy.classifier_k)
             except Exception:
                 log.exception("routing classifier failed; deciding by rules alone")
-                reasons.append("classifier:failed")
+                reasons.append(Reason(ReasonCode.CLASSIFIER_FAILED))
         if score is None:
             if rules:
-                return Decision("cloud", (*reasons, *rules), task)
+                return Decision("cloud", (*reasons, *matched), task)
         else:
             # A keyword is strong evidence but not proof ("how do I compare two strings"):
             # it lowers the bar the classifier must clear.
             bar = policy.keyword_threshold if rules else policy.classifier_threshold
             if score >= bar:
-                reasons += [*rules, f"classifier:complex({score:.2f})"]
+                reasons += [*matched, Reason(ReasonCode.CLASSIFIER_COMPLEX, f"{score:.2f}")]
                 return Decision("cloud", tuple(reasons), task, score)
-            reasons += [f"{r}:overruled" for r in rules]
-            reasons.append(f"classifier:simple({score:.2f})")
+            reasons += [rule.overruled() for rule in rules]
+            reasons.append(Reason(ReasonCode.CLASSIFIER_SIMPLE, f"{score:.2f}"))
         short = len(shape.prose) <= policy.simple_max_chars and not shape.code_lines
         if task == "general" and short:
             task = "simple"
-        return Decision("local", tuple(reasons) or ("rules:none",), task, score)
+        return Decision("local", tuple(reasons) or (Reason(ReasonCode.NO_RULE),), task, score)
