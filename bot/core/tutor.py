@@ -132,7 +132,12 @@ class Tutor:
 
         passages, found = await self._retrieve(plan.question)
         prompt = build_prompt(
-            self.settings.tutor.system_prompt, self.history.get(key), plan.question, passages
+            self.settings.tutor.system_prompt,
+            self.history.get(key),
+            plan.question,
+            passages,
+            msg.context,
+            context_chars=self.settings.tutor.max_input_chars,
         )
         answer, notes = await self._answer(plan, prompt, passages, sink)
         reasons = (*plan.reasons, *found, *notes)
