@@ -27,7 +27,9 @@ class RoutingPlan:
     ``question`` is the learner's own words, cleaned and cut to the input limit (empty:
     nothing to answer). ``route`` says which side answers first; ``local`` and ``cloud``
     are the chains to walk, in order; ``cloud`` is empty when the message may not leave
-    the machine (privacy, budget).
+    the machine (privacy, budget). ``can_escalate`` is true when a cloud model can really
+    take over: its key is set and its breaker closed, on top of budget and privacy. Only
+    then is a local answer held back for the confidence gate instead of streamed.
     """
 
     tier: str
@@ -38,6 +40,7 @@ class RoutingPlan:
     reasons: tuple[Reason, ...]
     policy: RouterPolicy
     task: Task = "general"
+    can_escalate: bool = False
 
     def has(self, code: ReasonCode) -> bool:
         return any(reason.code is code for reason in self.reasons)
@@ -99,6 +102,7 @@ class Planner:
             reasons=tuple(reasons),
             policy=policy,
             task=decision.task,
+            can_escalate=any(self._can_take_over(name) for name in cloud),
         )
 
     def _tier(self, msg: IncomingMessage, prefs: Preferences) -> str:
@@ -143,6 +147,9 @@ class Planner:
         if cloud:
             return local, _first(model, cloud), reason if route == "cloud" else None
         return local, cloud, None
+
+    def _can_take_over(self, name: str) -> bool:
+        return self.registry.is_configured(name) and self.registry.is_healthy(name)
 
 
 def user_key(msg: IncomingMessage) -> tuple[str, str, str]:

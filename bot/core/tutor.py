@@ -60,6 +60,7 @@ CLOUD_DOWN_NOTICE = (
     "(The detailed model is unavailable right now, so this is a quicker answer "
     "that may be less thorough.)"
 )
+HOLDING_NOTE = "Preparing an answer…"
 
 Notify = Callable[[str], Awaitable[None]]
 
@@ -219,9 +220,12 @@ class Tutor:
                 answer.confidence = self._assess(answer, plan, passages).score
             return answer, [*notes, *tried]
 
-        # Local first. While the cloud may still take over, hold the local answer back,
-        # so the learner never sees one answer and then a different one.
-        answer, notes = await self._generate(plan.local, prompt, None if plan.cloud else sink)
+        # Local first. While a cloud model can really take over, hold the local answer
+        # back, so the learner never sees one answer and then a different one.
+        hold = plan.can_escalate
+        if hold and sink is not None:
+            await _progress(sink, HOLDING_NOTE)
+        answer, notes = await self._generate(plan.local, prompt, None if hold else sink)
         if answer is None:
             if not plan.cloud:
                 return None, notes
@@ -237,12 +241,15 @@ class Tutor:
         if plan.cloud and confidence.score < threshold:
             detail = f"{confidence.score:.2f}<{threshold:.2f}"
             notes.append(Reason(ReasonCode.LOW_CONFIDENCE, detail))
-            escalated, tried = await self._cloud(plan, prompt, sink)
+            escalated, tried = await self._cloud(plan, prompt, sink if hold else None)
             notes += tried
             if escalated is not None:
+                if not hold and sink is not None:  # the local answer is on screen: replace it
+                    await sink.reset(SWITCH_NOTICE)
+                    escalated.held = True
                 return escalated, notes
             answer.notice, answer.fell_back = CLOUD_DOWN_NOTICE, True
-        answer.held = bool(plan.cloud)
+        answer.held = hold
         return answer, notes
 
     def _assess(
@@ -394,6 +401,17 @@ def _stamp(reply: Reply, msg: IncomingMessage, tier: str, started: float) -> Rep
         correlation_id=msg.correlation_id,
         tier=tier,
     )
+
+
+async def _progress(sink: ReplySink, note: str) -> None:
+    """Tell a sink that has the optional ``progress`` hook that an answer is on its way."""
+    progress = getattr(sink, "progress", None)
+    if progress is None:
+        return
+    try:
+        await progress(note)
+    except Exception:
+        log.warning("the reply sink could not show progress", exc_info=True)
 
 
 @dataclass(slots=True)
