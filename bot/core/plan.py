@@ -56,6 +56,7 @@ class Planner:
         self.registry = registry
         self.router = router
         self.budgets = budgets
+        self._tier_reasons = {name: Reason(ReasonCode.TIER, name) for name in settings.tiers}
 
     async def plan(
         self, msg: IncomingMessage, prefs: Preferences, *, sticky_turns: int = 0
@@ -68,7 +69,7 @@ class Planner:
             empty = (Reason(ReasonCode.EMPTY_MESSAGE),)
             return RoutingPlan(tier, "", "local", (), (), empty, policy)
 
-        reasons = [Reason(ReasonCode.TIER, tier)]
+        reasons = [self._tier_reasons[tier]]
         if trimmed:
             reasons.append(Reason(ReasonCode.TRIMMED, f"{len(msg.text)}>{len(question)}"))
         blocked = self._cloud_block(msg, prefs, tier)

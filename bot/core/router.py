@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 Route = Literal["local", "cloud"]
 Task = Literal["general", "code-gen", "simple"]
 
+NO_RULE = Reason(ReasonCode.NO_RULE)
 FENCED = re.compile(r"(?ms)^\s*(```|~~~).*?(^\s*\1\s*$|\Z)")
 TRACEBACK_LINE = re.compile(r"^\s*(Traceback \(most recent call last\)|File \".*\", line \d+)")
 
@@ -280,4 +281,4 @@ class Router:
         short = len(shape.prose) <= policy.simple_max_chars and not shape.code_lines
         if task == "general" and short:
             task = "simple"
-        return Decision("local", tuple(reasons) or (Reason(ReasonCode.NO_RULE),), task, score)
+        return Decision("local", tuple(reasons) or (NO_RULE,), task, score)
