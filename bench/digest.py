@@ -30,7 +30,7 @@ from bot.digests.service import Digests
 from bot.digests.windows import complete_window
 from bot.ledger.store import COLUMNS, INSERT, Ledger
 from tests.conftest import TEST_CONFIG, write_config
-from tests.ledger_helpers import cloud, interaction
+from tests.ledger_helpers import LOW_CONFIDENCE, PASTED_CODE, cloud, interaction
 
 GOAL_S = 2.0
 LEARNERS = 8000  # as many as the founder in design.md has
@@ -52,7 +52,7 @@ def templates(ledger: Ledger, n: int = 3000) -> list[tuple[object, ...]]:
             "latency_ms": rnd.lognormvariate(6.8, 0.7),
         }
         if kind < 0.2:
-            item = cloud(0, reasons=(rnd.choice(["rule:code", "low-confidence:0.2"]),), **common)
+            item = cloud(0, reasons=(rnd.choice([PASTED_CODE, LOW_CONFIDENCE]),), **common)
         elif kind < 0.22:
             item = interaction(0, model="none", outcome="failed", **common)
         else:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.config import Settings, load_config
 from bot.ledger.store import Ledger
 from tests.conftest import TEST_CONFIG, write_config
-from tests.ledger_helpers import cloud, interaction
+from tests.ledger_helpers import PASTED_CODE, cloud, interaction
 
 GOAL = 5000
 
@@ -32,7 +32,7 @@ async def scenario(
 ) -> dict[str, float]:
     items = [
         (cloud if i % 4 == 0 else interaction)(
-            time.time() + i * 0.01, user=f"u{i % 5000}", reasons=("rule:code",)
+            time.time() + i * 0.01, user=f"u{i % 5000}", reasons=(PASTED_CODE,)
         )
         for i in range(rows)
     ]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 Route = Literal["local", "cloud"]
@@ -42,6 +43,169 @@ def correlation_scope(correlation_id: str) -> Iterator[None]:
         yield
     finally:
         _CORRELATION_ID.reset(token)
+
+
+def valid_unicode(text: str) -> str:
+    """Lone surrogates (from JSON escapes such as ``"\\ud800"``) as U+FFFD; pairs joined.
+
+    Unencodable text would fail later: in a model's HTTP client, the ledger, a platform.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+class ReasonCode(StrEnum):
+    """Every reason the tutor gives for how it answered: the one vocabulary.
+
+    Codes are what code decides on, and what the ledger, digests and metrics group by
+    (a bounded set of labels). The detail of a Reason (a tier, a model, a score) is for
+    people reading ``/tutor why`` or the ledger.
+    """
+
+    # the message
+    TIER = "tier"
+    TRIMMED = "trimmed"
+    EMPTY_MESSAGE = "empty-message"
+    # the routing plan: rules, classifier, settings
+    KEYWORD = "keyword"
+    KEYWORD_OVERRULED = "keyword-overruled"
+    LENGTH = "length"
+    CODE = "code"
+    CLASSIFIER_COMPLEX = "classifier-complex"
+    CLASSIFIER_SIMPLE = "classifier-simple"
+    CLASSIFIER_FAILED = "classifier-failed"
+    NO_RULE = "no-rule"
+    TASK = "task"
+    CLOUD_FIRST = "cloud-first"
+    STICKY = "sticky"
+    NO_CLOUD_IN_TIER = "no-cloud-in-tier"
+    CHANNEL_MODEL = "channel-model"
+    TASK_MODEL = "task-model"
+    LOCAL_ONLY = "local-only"
+    LOCAL_ONLY_CHANNEL = "local-only-channel"
+    TIER_BUDGET = "tier-budget"
+    LEARNER_BUDGET = "learner-budget"
+    # course material
+    RETRIEVAL_NONE = "retrieval-none"
+    RETRIEVAL_FAILED = "retrieval-failed"
+    # generation
+    FAILOVER = "failover"
+    SKIPPED_UNHEALTHY = "skipped-unhealthy"
+    LOCAL_FAILED = "local-failed"
+    LOW_CONFIDENCE = "low-confidence"
+    CLOUD_FAILED = "cloud-failed"
+    REDACTED = "redacted"
+    # what the confidence gate found in a local answer
+    LOGPROBS = "logprobs"
+    TRUNCATED = "truncated"
+    SHORT_ANSWER = "short-answer"
+    HEDGING = "hedging"
+    REPETITION = "repetition"
+    EMPTY_ANSWER = "empty-answer"
+    NO_MATERIAL = "no-material"
+    # counting escalations: a cloud answer that gave no other reason
+    TIER_CHAIN = "tier-chain"
+    # text recorded before reasons had codes that matches none of these
+    OTHER = "other"
+
+
+# How each code reads; ``{}`` is where the detail goes.
+_TEXT: dict[ReasonCode, str] = {
+    ReasonCode.TIER: "tier:{}",
+    ReasonCode.TRIMMED: "trimmed:{}",
+    ReasonCode.EMPTY_MESSAGE: "empty-message",
+    ReasonCode.KEYWORD: "keyword:{}",
+    ReasonCode.KEYWORD_OVERRULED: "keyword:{}:overruled",
+    ReasonCode.LENGTH: "length:{}",
+    ReasonCode.CODE: "code:{}",
+    ReasonCode.CLASSIFIER_COMPLEX: "classifier:complex({})",
+    ReasonCode.CLASSIFIER_SIMPLE: "classifier:simple({})",
+    ReasonCode.CLASSIFIER_FAILED: "classifier:failed",
+    ReasonCode.NO_RULE: "rules:none",
+    ReasonCode.TASK: "task:{}",
+    ReasonCode.CLOUD_FIRST: "tier:cloud-first",
+    ReasonCode.STICKY: "sticky:{}",
+    ReasonCode.NO_CLOUD_IN_TIER: "cloud:none-in-tier",
+    ReasonCode.CHANNEL_MODEL: "channel-model:{}",
+    ReasonCode.TASK_MODEL: "task-model:{}",
+    ReasonCode.LOCAL_ONLY: "privacy:local-only",
+    ReasonCode.LOCAL_ONLY_CHANNEL: "privacy:local-only-channel",
+    ReasonCode.TIER_BUDGET: "budget:{}-exhausted",
+    ReasonCode.LEARNER_BUDGET: "budget:learner-exhausted",
+    ReasonCode.RETRIEVAL_NONE: "retrieval:none",
+    ReasonCode.RETRIEVAL_FAILED: "retrieval:failed",
+    ReasonCode.FAILOVER: "failover:{}",
+    ReasonCode.SKIPPED_UNHEALTHY: "skipped:{}:unhealthy",
+    ReasonCode.LOCAL_FAILED: "escalate:local-failed",
+    ReasonCode.LOW_CONFIDENCE: "confidence:{}",
+    ReasonCode.CLOUD_FAILED: "cloud:failed",
+    ReasonCode.REDACTED: "redacted:{}",
+    ReasonCode.LOGPROBS: "logprobs:p10={}",
+    ReasonCode.TRUNCATED: "answer:truncated",
+    ReasonCode.SHORT_ANSWER: "answer:short({})",
+    ReasonCode.HEDGING: "answer:hedging({})",
+    ReasonCode.REPETITION: "answer:repetition({})",
+    ReasonCode.EMPTY_ANSWER: "answer:empty",
+    ReasonCode.NO_MATERIAL: "retrieval:nothing-relevant",
+    ReasonCode.TIER_CHAIN: "tier-chain",
+    ReasonCode.OTHER: "{}",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One reason for how a message was answered: a code, plus detail for people.
+
+    ``str(reason)`` is the readable text (``failover:ollama:timeout``) shown by
+    ``/tutor why``, ``tutor ask --json`` and kept in the ledger; ``Reason.parse`` reads it
+    back. Decide on ``code``, never on the text.
+    """
+
+    code: ReasonCode
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return _TEXT[self.code].replace("{}", self.detail)
+
+    @classmethod
+    def parse(cls, text: str) -> Reason:
+        """The Reason a text was written from; ``OTHER`` when no code reads like it."""
+        for code, prefix, suffix in _PATTERNS:
+            if suffix is None:
+                if text == prefix:
+                    return cls(code)
+            elif (
+                len(text) > len(prefix) + len(suffix)
+                and text.startswith(prefix)
+                and text.endswith(suffix)
+            ):
+                return cls(code, text[len(prefix) : len(text) - len(suffix)])
+        return cls(ReasonCode.OTHER, text)
+
+
+def _patterns() -> list[tuple[ReasonCode, str, str | None]]:
+    """Texts to try in order: fixed ones first, then the most specific templates."""
+    fixed = [(code, text, None) for code, text in _TEXT.items() if "{}" not in text]
+    templates = [
+        (code, *text.split("{}")) for code, text in _TEXT.items() if "{}" in text and text != "{}"
+    ]
+    templates.sort(key=lambda t: -(len(t[1]) + len(t[2])))
+    return fixed + templates  # type: ignore[operator]
+
+
+_PATTERNS = _patterns()
+
+
+def escalation_codes(codes: Iterable[ReasonCode]) -> tuple[ReasonCode, ...]:
+    """Why a cloud model answered, as codes to count: each once, the tier left out.
+
+    A cloud answer with no other reason came from its tier's chain: ``tier-chain``.
+    """
+    found = dict.fromkeys(ReasonCode(code) for code in codes if code != ReasonCode.TIER)
+    return tuple(found) or (ReasonCode.TIER_CHAIN,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +283,7 @@ class Reply:
     text: str
     route: Route
     model: str
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
     confidence: float | None = None
     citations: tuple[Citation, ...] = ()
     usage: Usage = field(default_factory=Usage)
@@ -128,6 +292,12 @@ class Reply:
     outcome: Outcome = "answered"
     notice: str | None = None
     correlation_id: str = ""
+    tier: str = ""  # the tier the learner was answered under
+
+    @property
+    def reason_texts(self) -> tuple[str, ...]:
+        """The reasons as people read them (``tutor ask --json``, ``/tutor why``)."""
+        return tuple(str(reason) for reason in self.reasons)
 
 
 @dataclass(frozen=True, slots=True)

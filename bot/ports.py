@@ -60,6 +60,9 @@ class ChatModel(Protocol):
     ``stream`` yields TextDelta items and ends with exactly one Generation that
     carries the whole text, usage, timings and finish reason. ``generate`` returns
     that same Generation without the deltas. Failures raise ModelError subclasses.
+    A model that cannot be called at all (a cloud model without its key) may say so
+    with ``configured = False``; the tutor then streams local answers instead of
+    holding them for it.
     """
 
     name: str
@@ -208,11 +211,21 @@ class ReplySink(Protocol):
 
     ``reset`` means the text sent so far is void (a model failed mid-stream and the
     next one takes over); ``notice`` says why, in words fit for the learner.
+
+    ``progress`` (optional) says an answer is being prepared but not streamed yet: the
+    tutor is holding a local answer back until the confidence gate has passed it (a
+    cloud model may still take over), so the text arrives later in one delta. Show it
+    as a status (Slack's assistant status, Discord's typing indicator); ``note`` is a
+    short phrase fit for the learner. The tutor calls it only on sinks that have it, so
+    a sink without it still works; subclasses of this Protocol inherit a no-op.
     """
 
     async def delta(self, text: str) -> None: ...
 
     async def reset(self, notice: str) -> None: ...
+
+    async def progress(self, note: str) -> None:
+        return None
 
 
 Handler = Callable[[IncomingMessage, ReplySink | None], Awaitable[Reply]]

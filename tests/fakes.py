@@ -123,6 +123,11 @@ class RecordingSink:
         return "".join(self.deltas)
 
 
+def texts(reasons: Sequence[object]) -> tuple[str, ...]:
+    """Reasons as people read them, for assertions on their wording."""
+    return tuple(str(reason) for reason in reasons)
+
+
 class KeywordEmbedder:
     """A deterministic bag-of-words embedder: texts sharing words are similar."""
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.events import IncomingMessage, Reply, Usage
+from bot.events import IncomingMessage, Reason, ReasonCode, Reply, Usage
 from bot.ports import Interaction
 
 PARIS = ZoneInfo("Europe/Paris")
+
+# Reasons as the tutor gives them, for rows that escalated.
+PASTED_CODE = Reason(ReasonCode.CODE, "52>40")
+LOW_CONFIDENCE = Reason(ReasonCode.LOW_CONFIDENCE, "0.31<0.45")
 
 
 def paris(*args: int) -> float:
@@ -30,7 +34,7 @@ def interaction(
     tokens: tuple[int, int] = (10, 5),
     cost: float | None = 0.0,
     latency_ms: float = 100.0,
-    reasons: tuple[str, ...] = (),
+    reasons: tuple[Reason, ...] = (),
     text: str = "What is a list?",
     correlation_id: str = "",
 ) -> Interaction:
@@ -41,7 +45,7 @@ def interaction(
         text="An answer.",
         route=route,  # type: ignore[arg-type]
         model=model,
-        reasons=(f"tier:{tier}", *reasons),
+        reasons=(Reason(ReasonCode.TIER, tier), *reasons),
         usage=Usage(*tokens, cost),
         latency_ms=latency_ms,
         ttft_ms=latency_ms / 4,

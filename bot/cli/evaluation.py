@@ -52,7 +52,7 @@ async def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
     async with BotApp(settings, warm_router=True) as app:
         if args.jsonl is None:
             decision = await app.router.decide(args.text, policy, cloud_allowed=cloud)
-            out = {"route": decision.route, "reasons": list(decision.reasons)}
+            out = {"route": decision.route, "reasons": [str(r) for r in decision.reasons]}
             print(json.dumps(out) if args.json else f"{out['route']}: {', '.join(out['reasons'])}")
             return 0
         status = 0
@@ -66,7 +66,8 @@ async def cmd_route(settings: Settings, args: argparse.Namespace) -> int:
                 status = 1
                 continue
             decision = await app.router.decide(text, policy, cloud_allowed=cloud)
-            print(json.dumps({"route": decision.route, "reasons": list(decision.reasons)}))
+            reasons = [str(r) for r in decision.reasons]
+            print(json.dumps({"route": decision.route, "reasons": reasons}))
         return status
 
 

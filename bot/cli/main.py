@@ -28,7 +28,7 @@ def reply_json(reply: Reply) -> dict[str, Any]:
         "answer": reply.text,
         "route": reply.route,
         "model": reply.model,
-        "reasons": list(reply.reasons),
+        "reasons": list(reply.reason_texts),
         "confidence": reply.confidence,
         "citations": [
             {"source": c.source, "title": c.title, "score": c.score} for c in reply.citations

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping
 
 from bot.config import Settings
+from bot.events import Reason, ReasonCode
 
 
 def month_of(unix: float) -> str:
@@ -55,15 +56,15 @@ class BudgetBook:
         self._roll()
         return self._tiers[tier]
 
-    def blocked(self, tier: str, user: Hashable) -> str | None:
+    def blocked(self, tier: str, user: Hashable) -> Reason | None:
         """A reason when the tier's or the learner's budget is used up, else None."""
         self._roll()
         config = self._settings.tiers[tier]
         if config.monthly_budget_usd is not None and self._tiers[tier] >= config.monthly_budget_usd:
-            return f"budget:{tier}-exhausted"
+            return Reason(ReasonCode.TIER_BUDGET, tier)
         limit = config.user_monthly_budget_usd
         if limit is not None and self._users[user] >= limit:
-            return "budget:learner-exhausted"
+            return Reason(ReasonCode.LEARNER_BUDGET)
         return None
 
     def take_notice(self, tier: str) -> bool:

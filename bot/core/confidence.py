@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.config import RouterPolicy
+from bot.events import Reason, ReasonCode
 from bot.ports import Generation
 
 LOGPROB_QUANTILE = 0.1
@@ -28,7 +29,7 @@ WORD = re.compile(r"\w+")
 @dataclass(frozen=True, slots=True)
 class Confidence:
     score: float
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
 
 
 def logprob_quantile(logprobs: Sequence[float], q: float = LOGPROB_QUANTILE) -> float:
@@ -56,33 +57,33 @@ def assess(
 ) -> Confidence:
     text = generation.text.strip()
     score = 1.0
-    reasons: list[str] = []
+    reasons: list[Reason] = []
 
-    def penalise(factor: float, reason: str) -> None:
+    def penalise(factor: float, code: ReasonCode, detail: str = "") -> None:
         nonlocal score
         score *= factor
-        reasons.append(reason)
+        reasons.append(Reason(code, detail))
 
     if not text:
-        return Confidence(0.0, ("answer:empty",))
+        return Confidence(0.0, (Reason(ReasonCode.EMPTY_ANSWER),))
     if generation.logprobs:
         low = logprob_quantile(generation.logprobs)
         # Up to -0.5 nats is fluent; below, the score halves every 1.4 nats:
         # a 10th-percentile token at -1 keeps 0.78, at -2 keeps 0.47, at -3 keeps 0.29.
         factor = min(1.0, math.exp((low + LOGPROB_TOLERANCE) / 2))
         if factor < 0.9:
-            penalise(factor, f"logprobs:p10={low:.2f}")
+            penalise(factor, ReasonCode.LOGPROBS, f"{low:.2f}")
     if generation.finish_reason == "length":
-        penalise(0.6, "answer:truncated")
+        penalise(0.6, ReasonCode.TRUNCATED)
     if len(text) < policy.min_answer_chars and len(question) > 3 * policy.min_answer_chars:
-        penalise(0.4, f"answer:short({len(text)})")
+        penalise(0.4, ReasonCode.SHORT_ANSWER, str(len(text)))
     opening = text[:200]
     hedges = [h for h in policy.hedges if h.casefold() in opening.casefold()]
     if hedges:
-        penalise(0.5, f"answer:hedging({hedges[0]})")
+        penalise(0.5, ReasonCode.HEDGING, hedges[0])
     repeated = repetition_ratio(text)
     if repeated > 0.3:
-        penalise(max(0.2, 1 - repeated), f"answer:repetition({repeated:.2f})")
+        penalise(max(0.2, 1 - repeated), ReasonCode.REPETITION, f"{repeated:.2f}")
     if retrieval_used and not found_material and COURSE_WORDS.search(question):
-        penalise(0.6, "retrieval:nothing-relevant")
+        penalise(0.6, ReasonCode.NO_MATERIAL)
     return Confidence(round(score, 3), tuple(reasons))

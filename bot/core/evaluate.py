@@ -23,7 +23,7 @@ from bot.core.confidence import assess
 from bot.core.pricing import Pricing
 from bot.core.prompt import build_prompt
 from bot.core.router import Router
-from bot.events import ChatMessage
+from bot.events import ChatMessage, Reason
 from bot.models.registry import ModelRegistry
 from bot.ports import GenerationParams, ModelError
 
@@ -72,7 +72,7 @@ def load_suite(path: Path) -> list[SuiteItem]:
 class Routed:
     item: SuiteItem
     route: str
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
     decision_ms: float
 
 
@@ -316,7 +316,7 @@ def write_report(
         for r in rows:
             writer.writerow(
                 [r.item.id, r.item.split, r.item.label, r.route, r.route == r.item.label,
-                 " ".join(r.reasons), f"{r.decision_ms:.3f}"]
+                 " ".join(map(str, r.reasons)), f"{r.decision_ms:.3f}"]
             )  # fmt: skip
     with paths[2].open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
+
+from cachetools import LRUCache
 
 from bot.events import ChatMessage
 
@@ -18,15 +20,10 @@ class ConversationHistory:
 
     def __init__(self, turns: int, max_conversations: int) -> None:
         self._turns = turns
-        self._max = max_conversations
-        self._store: OrderedDict[Hashable, deque[ChatMessage]] = OrderedDict()
+        self._store: LRUCache[Hashable, deque[ChatMessage]] = LRUCache(max_conversations)
 
     def get(self, key: Hashable) -> list[ChatMessage]:
-        turns = self._store.get(key)
-        if turns is None:
-            return []
-        self._store.move_to_end(key)
-        return list(turns)
+        return list(self._store.get(key, ()))
 
     def add(self, key: Hashable, question: str, answer: str) -> None:
         if self._turns == 0:
@@ -34,11 +31,8 @@ class ConversationHistory:
         turns = self._store.get(key)
         if turns is None:
             turns = self._store[key] = deque(maxlen=2 * self._turns)
-        self._store.move_to_end(key)
         turns.append(ChatMessage("user", question))
         turns.append(ChatMessage("assistant", answer))
-        while len(self._store) > self._max:
-            self._store.popitem(last=False)
 
     def forget(self, key: Hashable) -> None:
         self._store.pop(key, None)

@@ -17,18 +17,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from bot.config import RouterPolicy
+from bot.events import Reason, ReasonCode
 from bot.ports import Embedder
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 log = logging.getLogger(__name__)
 
 Route = Literal["local", "cloud"]
 Task = Literal["general", "code-gen", "simple"]
 
+NO_RULE = Reason(ReasonCode.NO_RULE)
 FENCED = re.compile(r"(?ms)^\s*(```|~~~).*?(^\s*\1\s*$|\Z)")
 TRACEBACK_LINE = re.compile(r"^\s*(Traceback \(most recent call last\)|File \".*\", line \d+)")
 
@@ -57,7 +62,7 @@ class MessageShape:
 @dataclass(frozen=True, slots=True)
 class Decision:
     route: Route
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
     task: Task = "general"
     classifier_score: float | None = None
 
@@ -76,18 +81,36 @@ def match_phrases(text: str, phrases: Sequence[str]) -> list[str]:
     return [p for p in found if not any(p != q and p.casefold() in q.casefold() for q in found)]
 
 
-def rule_reasons(shape: MessageShape, policy: RouterPolicy) -> list[str]:
-    """Why the rules escalate this message; empty when they don't."""
-    reasons = []
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule that matched: a keyword (in a language), too much prose, too much code."""
+
+    reason: Reason
+    language: str | None = None  # keywords only; other rules are for no classifier to weigh
+
+    def overruled(self) -> Reason:
+        return Reason(ReasonCode.KEYWORD_OVERRULED, self.reason.detail)
+
+
+def matched_rules(shape: MessageShape, policy: RouterPolicy) -> list[Rule]:
+    """The rules that escalate this message; empty when none does."""
+    rules = []
     for language, phrases in policy.keywords.items():
         for phrase in match_phrases(shape.prose, phrases):
             tag = phrase if language == "en" else f"{language}:{phrase}"
-            reasons.append(f"keyword:{tag}")
+            rules.append(Rule(Reason(ReasonCode.KEYWORD, tag), language))
     if len(shape.prose) > policy.max_local_chars:
-        reasons.append(f"length:{len(shape.prose)}>{policy.max_local_chars}")
+        detail = f"{len(shape.prose)}>{policy.max_local_chars}"
+        rules.append(Rule(Reason(ReasonCode.LENGTH, detail)))
     if shape.code_lines > policy.max_local_code_lines:
-        reasons.append(f"code:{shape.code_lines}>{policy.max_local_code_lines}")
-    return reasons
+        detail = f"{shape.code_lines}>{policy.max_local_code_lines}"
+        rules.append(Rule(Reason(ReasonCode.CODE, detail)))
+    return rules
+
+
+def rule_reasons(shape: MessageShape, policy: RouterPolicy) -> list[Reason]:
+    """Why the rules escalate this message; empty when they don't."""
+    return [rule.reason for rule in matched_rules(shape, policy)]
 
 
 def load_examples(path: Path) -> list[tuple[str, str]]:
@@ -121,15 +144,6 @@ def shape_features(text: str) -> list[float]:
     ]
 
 
-def _weighed_by_classifier(reason: str, policy: RouterPolicy) -> bool:
-    """Keyword hits the classifier can judge: the ones in a language it reads."""
-    if not reason.startswith("keyword:"):
-        return False
-    parts = reason.split(":")
-    language = parts[1] if len(parts) > 2 else "en"
-    return language in policy.classifier_languages
-
-
 class ExampleClassifier:
     """Scores how cloud-worthy a message is (0..1), learned from labelled utterances.
 
@@ -156,7 +170,7 @@ class ExampleClassifier:
         self.texts = [text for text, _ in examples]
         self.is_cloud = np.array([label == "cloud" for _, label in examples])
         self._matrix: np.ndarray | None = None
-        self._weights: np.ndarray | None = None
+        self._model: LogisticRegression | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -170,7 +184,7 @@ class ExampleClassifier:
                 vectors = _normalised(await self.embedder.embed(self.texts))
                 if self.method == "logistic":
                     features = self._with_shape(vectors, self.texts)
-                    self._weights = await asyncio.to_thread(
+                    self._model = await asyncio.to_thread(
                         fit_logistic, features, self.is_cloud, self.regularisation
                     )
                 self._matrix = vectors
@@ -179,9 +193,8 @@ class ExampleClassifier:
         await self.warm()
         assert self._matrix is not None
         query = _normalised(await self.embedder.embed([text]))
-        if self.method == "logistic" and self._weights is not None:
-            features = self._with_shape(query, [text])[0]
-            return float(_sigmoid(features @ self._weights[:-1] + self._weights[-1]))
+        if self.method == "logistic" and self._model is not None:
+            return float(self._model.predict_proba(self._with_shape(query, [text]))[0, 1])
         sims = self._matrix @ query[0]
         nearest = np.argsort(-sims)[:k]
         weights = np.exp(8 * sims[nearest])  # closer examples count for more
@@ -193,28 +206,16 @@ class ExampleClassifier:
         return np.hstack([vectors, shape])
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, steps: int = 3000) -> np.ndarray:
-    """Weights (bias last) of a class-balanced, L2-regularised logistic regression.
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float) -> LogisticRegression:
+    """A class-balanced, L2-regularised logistic regression (``c``: inverse strength).
 
-    Gradient descent with a fixed step on a convex loss; at this size (hundreds of
-    examples, ~400 features) it converges in well under a second.
+    scikit-learn is imported here, at warm-up, so commands that never classify skip its
+    second of import time.
     """
-    n, d = x.shape
-    positives = max(1, int(y.sum()))
-    sample = np.where(y, n / (2 * positives), n / (2 * max(1, n - positives)))
-    target = y.astype(np.float64)
-    w = np.zeros(d + 1)
-    xb = np.hstack([x.astype(np.float64), np.ones((n, 1))])
-    for _ in range(steps):
-        p = _sigmoid(xb @ w)
-        grad = xb.T @ (sample * (p - target)) / n
-        grad[:-1] += w[:-1] / (c * n)
-        w -= 1.0 * grad
-    return w
+    from sklearn.linear_model import LogisticRegression
 
-
-def _sigmoid(z: np.ndarray | float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
+    return model.fit(x.astype(np.float64), y.astype(bool))
 
 
 def _normalised(vectors: Sequence[Sequence[float]]) -> np.ndarray:
@@ -235,7 +236,7 @@ class Router:
         policy: RouterPolicy,
         *,
         cloud_allowed: bool = True,
-        blocked_reason: str | None = None,
+        blocked_reason: Reason | None = None,
         sticky_turns: int = 0,
     ) -> Decision:
         """``blocked_reason`` (privacy, budget) forces local; ``sticky_turns`` > 0 keeps cloud."""
@@ -243,40 +244,41 @@ class Router:
         task: Task = (
             "code-gen" if match_phrases(shape.prose, policy.code_gen_phrases) else "general"
         )
-        reasons: list[str] = ["task:code-gen"] if task == "code-gen" else []
+        reasons = [Reason(ReasonCode.TASK, task)] if task == "code-gen" else []
         if blocked_reason:
             return Decision("local", (*reasons, blocked_reason), task)
         if not cloud_allowed:
-            return Decision("local", (*reasons, "cloud:none-in-tier"), task)
+            return Decision("local", (*reasons, Reason(ReasonCode.NO_CLOUD_IN_TIER)), task)
         if policy.cloud_first:
-            return Decision("cloud", (*reasons, "tier:cloud-first"), task)
+            return Decision("cloud", (*reasons, Reason(ReasonCode.CLOUD_FIRST)), task)
         if sticky_turns > 0:
-            return Decision("cloud", (*reasons, f"sticky:{sticky_turns}"), task)
-        rules = rule_reasons(shape, policy)
-        if any(not _weighed_by_classifier(r, policy) for r in rules):
+            return Decision("cloud", (*reasons, Reason(ReasonCode.STICKY, str(sticky_turns))), task)
+        rules = matched_rules(shape, policy)
+        matched = [rule.reason for rule in rules]
+        if any(rule.language not in policy.classifier_languages for rule in rules):
             # Length, pasted code, and keywords in languages the classifier's embedder
             # does not read are decisive on their own.
-            return Decision("cloud", (*reasons, *rules), task)
+            return Decision("cloud", (*reasons, *matched), task)
         score = None
         if self.classifier is not None and policy.classifier != "off":
             try:
                 score = await self.classifier.score(text, policy.classifier_k)
             except Exception:
                 log.exception("routing classifier failed; deciding by rules alone")
-                reasons.append("classifier:failed")
+                reasons.append(Reason(ReasonCode.CLASSIFIER_FAILED))
         if score is None:
             if rules:
-                return Decision("cloud", (*reasons, *rules), task)
+                return Decision("cloud", (*reasons, *matched), task)
         else:
             # A keyword is strong evidence but not proof ("how do I compare two strings"):
             # it lowers the bar the classifier must clear.
             bar = policy.keyword_threshold if rules else policy.classifier_threshold
             if score >= bar:
-                reasons += [*rules, f"classifier:complex({score:.2f})"]
+                reasons += [*matched, Reason(ReasonCode.CLASSIFIER_COMPLEX, f"{score:.2f}")]
                 return Decision("cloud", tuple(reasons), task, score)
-            reasons += [f"{r}:overruled" for r in rules]
-            reasons.append(f"classifier:simple({score:.2f})")
+            reasons += [rule.overruled() for rule in rules]
+            reasons.append(Reason(ReasonCode.CLASSIFIER_SIMPLE, f"{score:.2f}"))
         short = len(shape.prose) <= policy.simple_max_chars and not shape.code_lines
         if task == "general" and short:
             task = "simple"
-        return Decision("local", tuple(reasons) or ("rules:none",), task, score)
+        return Decision("local", tuple(reasons) or (NO_RULE,), task, score)

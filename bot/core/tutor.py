@@ -1,4 +1,4 @@
-"""The tutor's pipeline: history -> retrieve -> route -> generate -> gate -> record."""
+"""The tutor's pipeline: plan -> retrieve -> generate -> gate -> record."""
 
 from __future__ import annotations
 
@@ -6,25 +6,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+
+from cachetools import LRUCache
 
 from bot.config import Settings
 from bot.core.budgets import BudgetBook
 from bot.core.confidence import Confidence, assess
 from bot.core.history import ConversationHistory
+from bot.core.plan import Planner, RoutingPlan, user_key
 from bot.core.preferences import MemoryPreferences
 from bot.core.pricing import Pricing
 from bot.core.privacy import Redactor
 from bot.core.prompt import build_prompt
-from bot.core.router import Decision, Router
+from bot.core.router import Router
 from bot.events import (
     ChatMessage,
     Citation,
     IncomingMessage,
     Outcome,
+    Reason,
+    ReasonCode,
     Reply,
     Usage,
     correlation_scope,
@@ -39,7 +42,6 @@ from bot.ports import (
     ModelServerError,
     ModelTimeout,
     Passage,
-    Preferences,
     PreferenceStore,
     ReplySink,
     Retriever,
@@ -58,9 +60,9 @@ CLOUD_DOWN_NOTICE = (
     "(The detailed model is unavailable right now, so this is a quicker answer "
     "that may be less thorough.)"
 )
+HOLDING_NOTE = "Preparing an answer…"
 
 Notify = Callable[[str], Awaitable[None]]
-V = TypeVar("V")
 
 
 @dataclass(slots=True)
@@ -96,13 +98,14 @@ class Tutor:
         self.preferences: PreferenceStore = preferences or MemoryPreferences()
         self.router = router or Router()
         self.budgets = budgets or BudgetBook(settings, clock)
+        self.planner = Planner(settings, registry, self.router, self.budgets)
         self.notify = notify
         self.pricing = Pricing(settings)
         self.redactor = Redactor(settings.privacy)
         limit = settings.tutor.max_conversations
         self.history = ConversationHistory(settings.tutor.history_turns, limit)
-        self._last: _Bounded[Reply] = _Bounded(limit)
-        self._sticky: _Bounded[int] = _Bounded(limit)
+        self._last: LRUCache[Hashable, Reply] = LRUCache(limit)
+        self._sticky: LRUCache[Hashable, int] = LRUCache(limit)
         self._clock = clock
 
     async def handle(self, msg: IncomingMessage, sink: ReplySink | None = None) -> Reply:
@@ -115,51 +118,44 @@ class Tutor:
         prefs = await self.preferences.preferences(
             msg.platform, msg.workspace, msg.channel, msg.user
         )
-        tier = self._tier(msg, prefs)
-        question, trimmed = self._clean(msg.text)
-        if not question:
-            return await self._finish(
-                msg, tier, started, Reply(EMPTY_REPLY, "local", "none", ("empty-message",))
+        key = msg.conversation_key
+        plan = await self.planner.plan(msg, prefs, sticky_turns=self._sticky.get(key, 0))
+        if not plan.question:
+            reply = Reply(EMPTY_REPLY, "local", "none", plan.reasons)
+            return await self._finish(msg, plan.tier, started, reply)
+        if plan.has(ReasonCode.TIER_BUDGET) and self.budgets.take_notice(plan.tier):
+            await self._tell_moderators(
+                f"The {plan.tier} tier has used its monthly cloud budget "
+                f"(${self.budgets.spent(plan.tier):.2f} of "
+                f"${self.settings.tiers[plan.tier].monthly_budget_usd:.2f}). Its learners are "
+                "answered by local models until the month ends or the budget is raised."
             )
 
-        reasons: list[str] = [f"tier:{tier}"]
-        if trimmed:
-            reasons.append(f"trimmed:{len(msg.text)}>{len(question)}")
-        policy = self.settings.policy(tier)
-        blocked = await self._cloud_block(msg, prefs, tier)
-        local, cloud = self._chains(tier, prefs, blocked)
-        sticky = self._sticky.get(msg.conversation_key) or 0
-        decision = await self.router.decide(
-            question,
-            policy,
-            cloud_allowed=bool(cloud),
-            blocked_reason=blocked,
-            sticky_turns=sticky,
+        passages, found = await self._retrieve(plan.question)
+        prompt = build_prompt(
+            self.settings.tutor.system_prompt,
+            self.history.get(key),
+            plan.question,
+            passages,
+            msg.context,
+            context_chars=self.settings.tutor.max_input_chars,
         )
-        reasons.extend(decision.reasons)
-        decision = self._apply_channel_model(decision, prefs, cloud, reasons)
-        local, cloud = self._task_models(decision, local, cloud, reasons)
-
-        passages = await self._retrieve(question, reasons)
-        history = self.history.get(msg.conversation_key)
-        prompt = build_prompt(self.settings.tutor.system_prompt, history, question, passages)
-        answer = await self._answer(
-            decision, local, cloud, prompt, sink, reasons, msg, question, passages, tier
-        )
+        answer, notes = await self._answer(plan, prompt, passages, sink)
+        reasons = (*plan.reasons, *found, *notes)
         if answer is None:
-            reply = Reply(APOLOGY, "local", "none", tuple(reasons), outcome="failed")
-            return await self._finish(msg, tier, started, reply)
+            reply = Reply(APOLOGY, "local", "none", reasons, outcome="failed")
+            return await self._finish(msg, plan.tier, started, reply)
 
         gen, name = answer.generation, answer.model
         route = "local" if self.settings.is_local(name) else "cloud"
         # History first: a learner who sees the answer may follow up at once.
-        self.history.add(msg.conversation_key, question, gen.text)
-        self._update_sticky(msg.conversation_key, route, decision, policy.sticky_turns)
+        self.history.add(key, plan.question, gen.text)
+        self._update_sticky(key, route, plan)
         if answer.held and sink is not None:
             await sink.delta(gen.text)
         cost = self.pricing.cost_usd(name, gen.input_tokens, gen.output_tokens)
         if route == "cloud":
-            self.budgets.add(tier, _user_key(msg), cost)
+            self.budgets.add(plan.tier, user_key(msg), cost)
         outcome: Outcome = "fell_back" if answer.fell_back else "answered"
         text = f"{gen.text}\n\n{answer.notice}" if answer.notice else gen.text
         if answer.notice and sink is not None:
@@ -168,7 +164,7 @@ class Tutor:
             text=text,
             route=route,
             model=name,
-            reasons=tuple(reasons),
+            reasons=reasons,
             confidence=answer.confidence,
             citations=tuple(Citation(p.source, p.title, round(p.score, 4)) for p in passages),
             usage=Usage(gen.input_tokens, gen.output_tokens, cost),
@@ -176,7 +172,7 @@ class Tutor:
             outcome=outcome,
             notice=answer.notice,
         )
-        return await self._finish(msg, tier, started, reply)
+        return await self._finish(msg, plan.tier, started, reply)
 
     def forget_user(self, platform: str, workspace: str | None, user: str) -> int:
         """Clear every conversation of a learner in one workspace; returns how many."""
@@ -190,202 +186,126 @@ class Tutor:
         """The learner's latest answer in this channel, for ``/tutor why``."""
         return self._last.get((platform, workspace or "", channel, user))
 
-    # --- deciding ----------------------------------------------------------------------
-
-    def _tier(self, msg: IncomingMessage, prefs: Preferences) -> str:
-        for tier in (msg.tier, prefs.tier):
-            if tier in self.settings.tiers:
-                return tier
-        return self.settings.routing.default_tier
-
-    def _clean(self, text: str) -> tuple[str, bool]:
-        text = text.replace("\x00", "").strip()
-        limit = self.settings.tutor.max_input_chars
-        text, trimmed = (text[:limit], True) if len(text) > limit else (text, False)
-        return _valid_unicode(text), trimmed
-
-    async def _cloud_block(self, msg: IncomingMessage, prefs: Preferences, tier: str) -> str | None:
-        """Why this message may not go to the cloud at all, if it may not."""
-        if msg.local_only or prefs.local_only:
-            return "privacy:local-only"
-        if msg.channel in self.settings.privacy.local_only_channels:
-            return "privacy:local-only-channel"
-        blocked = self.budgets.blocked(tier, _user_key(msg))
-        if blocked == f"budget:{tier}-exhausted" and self.budgets.take_notice(tier):
-            await self._tell_moderators(
-                f"The {tier} tier has used its monthly cloud budget "
-                f"(${self.budgets.spent(tier):.2f} of "
-                f"${self.settings.tiers[tier].monthly_budget_usd:.2f}). Its learners are "
-                "answered by local models until the month ends or the budget is raised."
-            )
-        return blocked
-
-    def _chains(
-        self, tier: str, prefs: Preferences, blocked: str | None
-    ) -> tuple[list[str], list[str]]:
-        """The tier's chain split into local and cloud models, in order."""
-        chain = self.settings.chain(tier)
-        local = [name for name in chain if self.settings.is_local(name)]
-        cloud = [] if blocked else [name for name in chain if not self.settings.is_local(name)]
-        if prefs.model in self.settings.models:
-            if self.settings.is_local(prefs.model):
-                local = _first(prefs.model, local)
-            elif not blocked:
-                cloud = _first(prefs.model, cloud)
-        return local, cloud
-
-    def _apply_channel_model(
-        self, decision: Decision, prefs: Preferences, cloud: list[str], reasons: list[str]
-    ) -> Decision:
-        """A moderator's model for the channel answers first, and its kind sets the route.
-
-        A local one still passes the confidence gate, so weak answers can escalate.
-        """
-        if prefs.model not in self.settings.models:
-            return decision
-        reasons.append(f"channel-model:{prefs.model}")
-        if self.settings.is_local(prefs.model):
-            route = "local"
-        elif prefs.model in cloud:
-            route = "cloud"
-        else:  # a cloud model, but this message may not go to the cloud
-            return decision
-        return Decision(route, decision.reasons, decision.task, decision.classifier_score)
-
-    def _task_models(
-        self, decision: Decision, local: list[str], cloud: list[str], reasons: list[str]
-    ) -> tuple[list[str], list[str]]:
-        """CODE_GEN_MODEL for code generation, SIMPLE_QUERY_MODEL for simple questions."""
-        role = {"code-gen": "code_gen", "simple": "simple_query"}.get(decision.task)
-        model = getattr(self.settings.roles, role) if role else ""
-        if not model:
-            return local, cloud
-        if self.settings.is_local(model):
-            if decision.route == "local":
-                reasons.append(f"task-model:{model}")
-            return _first(model, local), cloud
-        if cloud:
-            if decision.route == "cloud":
-                reasons.append(f"task-model:{model}")
-            return local, _first(model, cloud)
-        return local, cloud
-
-    async def _retrieve(self, question: str, reasons: list[str]) -> list[Passage]:
+    async def _retrieve(self, question: str) -> tuple[list[Passage], tuple[Reason, ...]]:
         if self.retriever is None:
-            return []
+            return [], ()
         try:
             passages = await self.retriever.search(question)
         except Exception:
             log.exception("retrieval failed; answering without course material")
-            reasons.append("retrieval:failed")
-            return []
-        if not passages:
-            reasons.append("retrieval:none")
-        return passages
+            return [], (Reason(ReasonCode.RETRIEVAL_FAILED),)
+        return passages, () if passages else (Reason(ReasonCode.RETRIEVAL_NONE),)
 
     # --- answering ---------------------------------------------------------------------
 
     async def _answer(
         self,
-        decision: Decision,
-        local: list[str],
-        cloud: list[str],
+        plan: RoutingPlan,
         prompt: list[ChatMessage],
-        sink: ReplySink | None,
-        reasons: list[str],
-        msg: IncomingMessage,
-        question: str,
         passages: Sequence[Passage],
-        tier: str,
-    ) -> _Answer | None:
-        """Run the decided route; gate local answers; fail over between local and cloud."""
-        if decision.route == "cloud":
-            answer = await self._generate(cloud, self._for_cloud(prompt, reasons), sink, reasons)
+        sink: ReplySink | None,
+    ) -> tuple[_Answer | None, list[Reason]]:
+        """Run the plan: gate local answers, fail over between local and cloud.
+
+        Returns the answer (None when every model failed) and what happened on the way.
+        """
+        if plan.route == "cloud":
+            answer, notes = await self._cloud(plan, prompt, sink)
             if answer is not None:
-                return answer
-            reasons.append("cloud:failed")
-            answer = await self._generate(local, prompt, sink, reasons)
+                return answer, notes
+            notes.append(Reason(ReasonCode.CLOUD_FAILED))
+            answer, tried = await self._generate(plan.local, prompt, sink)
             if answer is not None:
                 answer.notice, answer.fell_back = CLOUD_DOWN_NOTICE, True
-                answer.confidence = self._assess(answer, question, passages, tier).score
-            return answer
+                answer.confidence = self._assess(answer, plan, passages).score
+            return answer, [*notes, *tried]
 
-        # Local first. While the cloud may still take over, hold the local answer back,
-        # so the learner never sees one answer and then a different one.
-        answer = await self._generate(local, prompt, None if cloud else sink, reasons)
+        # Local first. While a cloud model can really take over, hold the local answer
+        # back, so the learner never sees one answer and then a different one.
+        hold = plan.can_escalate
+        if hold and sink is not None:
+            await _progress(sink, HOLDING_NOTE)
+        answer, notes = await self._generate(plan.local, prompt, None if hold else sink)
         if answer is None:
-            if not cloud:
-                return None
-            reasons.append("escalate:local-failed")
-            answer = await self._generate(cloud, self._for_cloud(prompt, reasons), sink, reasons)
-            if answer is not None:
-                answer.fell_back = True
-            return answer
-        confidence = self._assess(answer, question, passages, tier)
-        answer.confidence = confidence.score
-        reasons.extend(confidence.reasons)
-        threshold = self.settings.policy(tier).confidence_threshold
-        if cloud and confidence.score < threshold:
-            reasons.append(f"confidence:{confidence.score:.2f}<{threshold:.2f}")
-            escalated = await self._generate(cloud, self._for_cloud(prompt, reasons), sink, reasons)
+            if not plan.cloud:
+                return None, notes
+            notes.append(Reason(ReasonCode.LOCAL_FAILED))
+            escalated, tried = await self._cloud(plan, prompt, sink)
             if escalated is not None:
-                return escalated
+                escalated.fell_back = True
+            return escalated, [*notes, *tried]
+        confidence = self._assess(answer, plan, passages)
+        answer.confidence = confidence.score
+        notes += confidence.reasons
+        threshold = plan.policy.confidence_threshold
+        if plan.cloud and confidence.score < threshold:
+            detail = f"{confidence.score:.2f}<{threshold:.2f}"
+            notes.append(Reason(ReasonCode.LOW_CONFIDENCE, detail))
+            escalated, tried = await self._cloud(plan, prompt, sink if hold else None)
+            notes += tried
+            if escalated is not None:
+                if not hold and sink is not None:  # the local answer is on screen: replace it
+                    await sink.reset(SWITCH_NOTICE)
+                    escalated.held = True
+                return escalated, notes
             answer.notice, answer.fell_back = CLOUD_DOWN_NOTICE, True
-        answer.held = bool(cloud)
-        return answer
+        answer.held = hold
+        return answer, notes
 
     def _assess(
-        self, answer: _Answer, question: str, passages: Sequence[Passage], tier: str
+        self, answer: _Answer, plan: RoutingPlan, passages: Sequence[Passage]
     ) -> Confidence:
         return assess(
             answer.generation,
-            question,
-            self.settings.policy(tier),
+            plan.question,
+            plan.policy,
             retrieval_used=self.retriever is not None,
             found_material=bool(passages),
         )
 
-    def _for_cloud(self, prompt: list[ChatMessage], reasons: list[str]) -> list[ChatMessage]:
+    async def _cloud(
+        self, plan: RoutingPlan, prompt: list[ChatMessage], sink: ReplySink | None
+    ) -> tuple[_Answer | None, list[Reason]]:
+        """The cloud chain on the prompt with personal data redacted."""
         redacted, kinds = self.redactor.redact_prompt(prompt)
-        if kinds:
-            tag = f"redacted:{','.join(sorted(kinds))}"
-            if tag not in reasons:
-                reasons.append(tag)
-        return redacted
+        notes = [Reason(ReasonCode.REDACTED, ",".join(sorted(kinds)))] if kinds else []
+        answer, tried = await self._generate(plan.cloud, redacted, sink)
+        return answer, [*notes, *tried]
 
     async def _generate(
-        self,
-        chain: Sequence[str],
-        prompt: list[ChatMessage],
-        sink: ReplySink | None,
-        reasons: list[str],
-    ) -> _Answer | None:
+        self, chain: Sequence[str], prompt: list[ChatMessage], sink: ReplySink | None
+    ) -> tuple[_Answer | None, list[Reason]]:
         """Try the chain in order, healthy models first; skipped ones get a last chance."""
+        notes: list[Reason] = []
         skipped = []
         for name in chain:
-            if self.registry.is_healthy(name):
-                if (gen := await self._attempt(name, prompt, sink, reasons)) is not None:
-                    return _Answer(gen, name, fell_back=name != chain[0])
-            else:
+            if not self.registry.is_healthy(name):
                 skipped.append(name)
-                reasons.append(f"skipped:{name}:unhealthy")
+                notes.append(Reason(ReasonCode.SKIPPED_UNHEALTHY, name))
+                continue
+            gen = await self._attempt(name, prompt, sink)
+            if isinstance(gen, Generation):
+                return _Answer(gen, name, fell_back=name != chain[0]), notes
+            notes.append(gen)
         for name in skipped:
-            if (gen := await self._attempt(name, prompt, sink, reasons)) is not None:
-                return _Answer(gen, name, fell_back=name != chain[0])
-        return None
+            gen = await self._attempt(name, prompt, sink)
+            if isinstance(gen, Generation):
+                return _Answer(gen, name, fell_back=name != chain[0]), notes
+            notes.append(gen)
+        return None, notes
 
     async def _attempt(
-        self, name: str, prompt: list[ChatMessage], sink: ReplySink | None, reasons: list[str]
-    ) -> Generation | None:
+        self, name: str, prompt: list[ChatMessage], sink: ReplySink | None
+    ) -> Generation | Reason:
+        """One model's answer, or why it gave none."""
         progress = _Progress()
         try:
             gen = await self._stream(name, prompt, sink, progress)
         except ModelError as error:
             self.registry.record_failure(name, error)
-            reasons.append(f"failover:{name}:{error.reason}")
             if progress.sent and sink is not None:
                 await sink.reset(SWITCH_NOTICE)
-            return None
+            return Reason(ReasonCode.FAILOVER, f"{name}:{error.reason}")
         self.registry.record_success(name)
         return gen
 
@@ -426,12 +346,12 @@ class Tutor:
 
     # --- after -------------------------------------------------------------------------
 
-    def _update_sticky(self, key: Hashable, route: str, decision: Decision, turns: int) -> None:
-        remaining = self._sticky.get(key) or 0
-        if any(r.startswith("sticky:") for r in decision.reasons):
-            self._sticky.put(key, remaining - 1)
+    def _update_sticky(self, key: Hashable, route: str, plan: RoutingPlan) -> None:
+        remaining = self._sticky.get(key, 0)
+        if plan.has(ReasonCode.STICKY):
+            self._sticky[key] = remaining - 1
         elif route == "cloud":
-            self._sticky.put(key, turns)
+            self._sticky[key] = plan.policy.sticky_turns
 
     async def _tell_moderators(self, text: str) -> None:
         log.warning("%s", text)
@@ -443,8 +363,8 @@ class Tutor:
             log.exception("could not notify the moderators")
 
     async def _finish(self, msg: IncomingMessage, tier: str, started: float, reply: Reply) -> Reply:
-        reply = _stamp(reply, msg, started)
-        self._last.put((msg.platform, msg.workspace or "", msg.channel, msg.user), reply)
+        reply = _stamp(reply, msg, tier, started)
+        self._last[(msg.platform, msg.workspace or "", msg.channel, msg.user)] = reply
         recorded = False
         if self.ledger is not None:
             try:
@@ -474,52 +394,27 @@ class Tutor:
         return reply
 
 
-def _stamp(reply: Reply, msg: IncomingMessage, started: float) -> Reply:
+def _stamp(reply: Reply, msg: IncomingMessage, tier: str, started: float) -> Reply:
     return replace(
         reply,
         latency_ms=(time.perf_counter() - started) * 1000,
         correlation_id=msg.correlation_id,
+        tier=tier,
     )
 
 
-def _valid_unicode(text: str) -> str:
-    """Lone surrogates (from JSON escapes such as ``"\\ud800"``) as U+FFFD; pairs joined.
-
-    Unencodable text would fail later, in a model's HTTP client or the ledger.
-    """
+async def _progress(sink: ReplySink, note: str) -> None:
+    """Tell a sink that has the optional ``progress`` hook that an answer is on its way."""
+    progress = getattr(sink, "progress", None)
+    if progress is None:
+        return
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
-
-
-def _first(name: str, chain: list[str]) -> list[str]:
-    return [name, *(n for n in chain if n != name)]
-
-
-def _user_key(msg: IncomingMessage) -> tuple[str, str, str]:
-    return (msg.platform, msg.workspace or "", msg.user)
+        await progress(note)
+    except Exception:
+        log.warning("the reply sink could not show progress", exc_info=True)
 
 
 @dataclass(slots=True)
 class _Progress:
     started: bool = False  # the first token arrived
     sent: bool = False  # text went to the sink, so a failover must reset it
-
-
-class _Bounded(Generic[V]):
-    """A dict that forgets its least recently used keys beyond ``limit``."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._data: OrderedDict[Hashable, V] = OrderedDict()
-
-    def get(self, key: Hashable) -> V | None:
-        return self._data.get(key)
-
-    def put(self, key: Hashable, value: V) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self._limit:
-            self._data.popitem(last=False)

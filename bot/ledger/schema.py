@@ -20,6 +20,8 @@ from typing import Any
 
 import aiosqlite
 
+from bot.events import Reason, ReasonCode, escalation_codes
+
 QUARTER_S = 900  # rollup granularity: every real timezone offset is a multiple of 15 minutes
 DAY_S = 86_400
 _LATENCY_STEP = math.log(1.02)  # histogram buckets are 2% wide: percentiles within 1%
@@ -40,12 +42,10 @@ def bucket_ms(bucket: int) -> float:
     return math.exp((bucket + 0.5) * _LATENCY_STEP)
 
 
-def escalation_keys(reasons: Sequence[str]) -> list[str]:
-    """Why a cloud model answered, as countable keys.
+def _v2_escalation_keys(reasons: Sequence[str]) -> list[str]:
+    """Schema 2's keys for why a cloud model answered: reason texts, numeric parts cut.
 
-    The tier tag is dropped and numeric details are cut (``low-confidence:0.31``
-    counts as ``low-confidence``). A cloud answer with no other reason came from a
-    tier whose chain puts the cloud first: ``tier-chain``.
+    Kept as it was for migration 2; migration 4 replaces these keys with codes.
     """
     keys: list[str] = []
     for reason in reasons:
@@ -57,18 +57,43 @@ def escalation_keys(reasons: Sequence[str]) -> list[str]:
     return keys or ["tier-chain"]
 
 
-def _escalation_keys_json(reasons: str | None) -> str:
+def _json_list(value: str | None) -> list[str]:
     try:
-        parsed = json.loads(reasons or "[]")
+        parsed = json.loads(value or "[]")
     except ValueError:
-        parsed = []
-    return json.dumps(escalation_keys([str(r) for r in parsed] if isinstance(parsed, list) else []))
+        return []
+    return [str(item) for item in parsed] if isinstance(parsed, list) else []
+
+
+def reason_codes(reasons: Sequence[Reason]) -> str:
+    """The ``reason_codes`` column: each reason's code, in order, as a JSON list."""
+    return json.dumps([reason.code.value for reason in reasons])
+
+
+def escalations(reasons: Sequence[Reason]) -> str:
+    """The ``escalations`` column of a cloud answer: why it went to the cloud, as codes."""
+    return json.dumps([code.value for code in escalation_codes(r.code for r in reasons)])
+
+
+def _reason_codes_of_texts(reasons: str | None) -> str:
+    return reason_codes([Reason.parse(text) for text in _json_list(reasons)])
+
+
+_CODES = frozenset(code.value for code in ReasonCode)
+
+
+def _escalations_of_codes(codes: str | None) -> str:
+    known = [ReasonCode(c) for c in _json_list(codes) if c in _CODES]
+    return json.dumps([code.value for code in escalation_codes(known)])
 
 
 # Functions the migrations call (to fill derived columns of existing rows).
 SQL_FUNCTIONS: dict[str, tuple[int, Callable[..., Any]]] = {
     "latency_bucket": (1, lambda ms: None if ms is None else latency_bucket(ms)),
-    "escalation_keys": (1, _escalation_keys_json),
+    "escalation_keys": (1, lambda r: json.dumps(_v2_escalation_keys(_json_list(r)))),
+    "reason_codes": (1, _reason_codes_of_texts),
+    "reason_code": (1, lambda text: Reason.parse(str(text)).code.value),
+    "escalation_codes": (1, _escalations_of_codes),
 }
 
 _V1 = [
@@ -90,7 +115,7 @@ _V1 = [
         workspace TEXT NOT NULL,       -- '' where there is none (console, DMs)
         channel TEXT NOT NULL,
         user TEXT NOT NULL,
-        reasons TEXT NOT NULL,         -- JSON list, as the tutor gave them
+        reasons TEXT NOT NULL,         -- JSON list of texts, as the tutor gave them
         correlation_id TEXT NOT NULL,
         text TEXT                      -- the learner's message; NULL once purged
     )""",
@@ -254,7 +279,33 @@ _V3 = [
     "ALTER TABLE interactions ADD COLUMN answer TEXT",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+_V4 = [
+    # Reasons as codes from one vocabulary (bot.events.ReasonCode): the code of each
+    # reason beside its text, and escalations counted by code, not by text with its scores.
+    "ALTER TABLE interactions ADD COLUMN reason_codes TEXT",  # JSON list, one per reason
+    "UPDATE interactions SET reason_codes = reason_codes(reasons)",
+    "CREATE TEMP TABLE reasons_v4 (q, tier, reason, platform, workspace, n)",
+    # What the old rollup counted beyond the rows still here (forgotten learners), by code.
+    """INSERT INTO temp.reasons_v4
+        SELECT q, tier, reason_code(reason), platform, workspace, sum(n) FROM (
+            SELECT q, tier, reason, platform, workspace, n FROM reasons_q
+            UNION ALL
+            SELECT CAST(i.at / 900 AS INTEGER), i.tier, r.value, i.platform, i.workspace, -1
+            FROM interactions AS i, json_each(i.escalations) AS r)
+        GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) > 0""",
+    """UPDATE interactions SET escalations = escalation_codes(reason_codes)
+        WHERE escalations IS NOT NULL""",
+    """INSERT INTO temp.reasons_v4
+        SELECT CAST(i.at / 900 AS INTEGER), i.tier, r.value, i.platform, i.workspace, count(*)
+        FROM interactions AS i, json_each(i.escalations) AS r GROUP BY 1, 2, 3, 4, 5""",
+    "DELETE FROM reasons_q",
+    """INSERT INTO reasons_q
+        SELECT q, tier, reason, platform, workspace, sum(n) FROM temp.reasons_v4
+        GROUP BY 1, 2, 3, 4, 5""",
+    "DROP TABLE temp.reasons_v4",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 LATEST = len(MIGRATIONS)
 
 # Recomputes every rollup from the raw rows (after a bulk load that bypassed the trigger).

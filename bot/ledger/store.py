@@ -35,13 +35,15 @@ import aiosqlite
 
 from bot.config import Settings
 from bot.core.pricing import Pricing
+from bot.events import valid_unicode
 from bot.ledger.preferences import SqlitePreferences
 from bot.ledger.schema import (
     DAY_S,
     QUARTER_S,
-    escalation_keys,
+    escalations,
     latency_bucket,
     migrate,
+    reason_codes,
     register_functions,
 )
 from bot.ports import Interaction
@@ -81,6 +83,7 @@ COLUMNS = (
     "latency_bucket",
     "escalations",
     "answer",
+    "reason_codes",
 )
 INSERT = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -232,11 +235,7 @@ class Ledger:
         saved = self.pricing.saved_usd(
             interaction.tier, reply.model, usage.input_tokens, usage.output_tokens
         )
-        escalations = (
-            json.dumps(escalation_keys(reply.reasons))
-            if answered and reply.route == "cloud"
-            else None
-        )
+        escalated = escalations(reply.reasons) if answered and reply.route == "cloud" else None
         return (
             float(interaction.at),
             _clean(interaction.tier, ID_CHARS),
@@ -254,12 +253,13 @@ class Ledger:
             _clean(msg.workspace or "", ID_CHARS),
             _clean(msg.channel, ID_CHARS),
             _clean(msg.user, ID_CHARS),
-            json.dumps([_clean(r, ID_CHARS) for r in reply.reasons]),
+            json.dumps([_clean(str(r), ID_CHARS) for r in reply.reasons]),
             _clean(reply.correlation_id or msg.correlation_id, ID_CHARS),
             _clean(msg.text, self._text_chars) if self._keep_text else None,
             latency_bucket(_finite(reply.latency_ms) or 0.0) if answered else None,
-            escalations,
-            reply.text if escalations is not None and self._keep_text else None,
+            escalated,
+            reply.text if escalated is not None and self._keep_text else None,
+            reason_codes(reply.reasons),
         )
 
     # --- other writes -----------------------------------------------------------------------
@@ -443,12 +443,7 @@ class Ledger:
 
 def _clean(value: str, limit: int) -> str:
     """Text SQLite can store: no NULs, no lone surrogates, at most ``limit`` characters."""
-    value = value[:limit].replace("\x00", "")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
+    return valid_unicode(value[:limit].replace("\x00", ""))
 
 
 def _finite(value: float | None) -> float | None:

@@ -34,6 +34,7 @@ class OpenAIChatModel(StreamingModel):
         self.name = name
         self.config = config
         self.base_url = config.base_url or DEFAULT_BASE_URL
+        self.configured = bool(api_key)  # without a key every call fails at once
         self._client = (
             openai.AsyncOpenAI(
                 api_key=api_key,

@@ -68,6 +68,19 @@ class ModelRegistry:
             self._models[name] = build_model(name, self._settings)
         return self._models[name]
 
+    def is_configured(self, name: str) -> bool:
+        """Whether ``name`` can be called at all: a cloud model needs its API key.
+
+        A model object that says ``configured = False`` is not; one without the
+        attribute (a test fake, a provider needing no credentials) is.
+        """
+        model = self._models.get(name)
+        if model is not None:
+            return bool(getattr(model, "configured", True))
+        if isinstance(self._settings.models[name], OpenAIModel):
+            return self._settings.secrets.openai_api_key is not None
+        return True
+
     def is_healthy(self, name: str) -> bool:
         health = self._health.get(name)
         return health is None or health.healthy or self._clock() >= health.down_until

@@ -18,8 +18,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 
 from bot.core.commands import MODERATOR_ONLY
-from bot.events import CommandRequest, CommandResult, IncomingMessage, Reply, correlation_scope
-from bot.ledger.schema import escalation_keys
+from bot.events import (
+    CommandRequest,
+    CommandResult,
+    IncomingMessage,
+    Reply,
+    correlation_scope,
+    escalation_codes,
+)
 from bot.ports import CommandHandler, Handler, ReplySink
 
 if TYPE_CHECKING:
@@ -61,7 +67,10 @@ class Metrics:
             registry=r,
         )
         self.escalations = Counter(
-            "tutor_escalations", "Why cloud models answered", ["reason"], registry=r
+            "tutor_escalations",
+            "Why cloud models answered, by reason code",
+            ["reason"],
+            registry=r,
         )
         self.latency = Histogram(
             "tutor_reply_latency_seconds",
@@ -131,7 +140,7 @@ class Metrics:
         return run
 
     def observe(self, msg: IncomingMessage, reply: Reply) -> None:
-        tier = next((r.split(":", 1)[1] for r in reply.reasons if r.startswith("tier:")), "")
+        tier = reply.tier
         self.requests.labels(msg.platform, reply.route, reply.outcome).inc()
         self.routes.labels(tier, reply.route, reply.model).inc()
         self.latency.labels(msg.platform, reply.route).observe(reply.latency_ms / 1000)
@@ -144,8 +153,8 @@ class Metrics:
         if reply.usage.output_tokens > 0:
             self.tokens.labels(reply.model, "output").inc(reply.usage.output_tokens)
         if reply.route == "cloud" and reply.outcome != "failed":
-            for key in escalation_keys(reply.reasons):
-                self.escalations.labels(key).inc()
+            for code in escalation_codes(r.code for r in reply.reasons):
+                self.escalations.labels(code.value).inc()
 
     def model_states(self) -> dict[str, dict[str, Any]]:
         """Each configured model: is it answering, and its last error if not."""

@@ -56,7 +56,7 @@ async def test_model_set_moves_the_channel_to_that_model_first(parts):
     result = await commands(req("model.set", mod=True, model="tiny"))
     assert result.ok
     reply = await tutor.handle(msg())
-    assert reply.model == "tiny" and "channel-model:tiny" in reply.reasons
+    assert reply.model == "tiny" and "channel-model:tiny" in reply.reason_texts
     other = await tutor.handle(msg(channel="c2"))
     assert other.model == "local"
     assert "tiny" in (await commands(req("model.show", mod=True))).text

@@ -35,7 +35,7 @@ async def test_answers_with_the_first_model_of_the_tier(settings):
     assert (reply.route, reply.model, reply.outcome) == ("local", "local", "answered")
     assert reply.usage.output_tokens == 4 and reply.usage.input_tokens > 0
     assert reply.usage.cost_usd == 0.0
-    assert reply.reasons == ("tier:free", "rules:none")
+    assert reply.reason_texts == ("tier:free", "rules:none")
     assert reply.confidence == 1.0
     assert len(fakes["tiny"].calls) == 0
     assert [row.reply for row in ledger.rows] == [reply]
@@ -68,10 +68,10 @@ async def test_failover_goes_down_the_chain_and_the_breaker_skips_the_failed_mod
     tutor, fakes, _ = make(settings, local=FakeChatModel("local", Script(fail=down)))
     reply = await tutor.handle(ask())
     assert reply.model == "tiny" and reply.route == "local" and reply.outcome == "fell_back"
-    assert "failover:local:unreachable" in reply.reasons
+    assert "failover:local:unreachable" in reply.reason_texts
 
     again = await tutor.handle(ask("next"))
-    assert "skipped:local:unhealthy" in again.reasons
+    assert "skipped:local:unhealthy" in again.reason_texts
     assert len(fakes["local"].calls) == 1  # not waited on a second time
 
 
@@ -91,7 +91,7 @@ async def test_slow_first_token_times_out_and_falls_over(settings):
     tutor, _, _ = make(settings, local=slow)
     reply = await tutor.handle(ask())
     assert reply.model == "tiny"
-    assert "failover:local:first-token-timeout" in reply.reasons
+    assert "failover:local:first-token-timeout" in reply.reason_texts
 
 
 async def test_failure_mid_stream_resets_the_sink_and_the_next_model_answers(settings):
@@ -103,13 +103,13 @@ async def test_failure_mid_stream_resets_the_sink_and_the_next_model_answers(set
     reply = await tutor.handle(ask(local_only=True), sink)  # no cloud: local answers stream
     assert sink.resets == [SWITCH_NOTICE]
     assert sink.text == "clean answer" == reply.text
-    assert "failover:local:server-error" in reply.reasons
+    assert "failover:local:server-error" in reply.reason_texts
 
 
 async def test_empty_answer_counts_as_a_failure(settings):
     tutor, _, _ = make(settings, local=FakeChatModel("local", Script("   ")))
     reply = await tutor.handle(ask())
-    assert reply.model == "tiny" and "failover:local:empty-answer" in reply.reasons
+    assert reply.model == "tiny" and "failover:local:empty-answer" in reply.reason_texts
 
 
 async def test_every_model_failing_gives_an_apology_and_a_ledger_row(settings):
@@ -132,7 +132,7 @@ async def test_no_openai_key_says_why_and_answers_locally(settings):
     reply = await tutor.handle(ask(tier="enterprise"))
     assert reply.text.startswith("local ok") and reply.route == "local"
     assert reply.notice == CLOUD_DOWN_NOTICE and reply.outcome == "fell_back"
-    assert "failover:cloud:no-key" in reply.reasons
+    assert "failover:cloud:no-key" in reply.reason_texts
     await registry.aclose()
 
 
@@ -153,7 +153,7 @@ async def test_local_only_never_reaches_the_cloud(settings):
     )
     reply = await tutor.handle(ask(local_only=True))
     assert fakes["cloud"].calls == []
-    assert reply.outcome == "failed" and "privacy:local-only" in reply.reasons
+    assert reply.outcome == "failed" and "privacy:local-only" in reply.reason_texts
 
 
 async def test_empty_and_huge_input(settings):
@@ -161,14 +161,14 @@ async def test_empty_and_huge_input(settings):
     empty = await tutor.handle(ask(" \n\x00 "))
     assert empty.text == EMPTY_REPLY and fakes["local"].calls == []
     huge = await tutor.handle(ask("x" * 100_000))
-    assert any(r.startswith("trimmed:100000>500") for r in huge.reasons)
+    assert any(r.startswith("trimmed:100000>500") for r in huge.reason_texts)
     assert len(fakes["local"].calls[0][-1].content) == 500
     assert len(ledger.rows) == 2
 
 
 async def test_unknown_tier_uses_the_default(settings):
     tutor, _, _ = make(settings)
-    assert (await tutor.handle(ask(tier="platinum"))).reasons[0] == "tier:free"
+    assert (await tutor.handle(ask(tier="platinum"))).reason_texts[0] == "tier:free"
 
 
 async def test_passages_become_citations_and_delimited_reference(settings):

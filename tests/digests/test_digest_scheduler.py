@@ -12,7 +12,7 @@ from bot.events import Outbound
 from bot.ledger.store import Ledger
 from tests.clock import FakeClock
 from tests.conftest import TEST_CONFIG, write_config
-from tests.ledger_helpers import PARIS, cloud, interaction, paris
+from tests.ledger_helpers import PARIS, PASTED_CODE, cloud, interaction, paris
 
 DIGESTS = """
 [digests]
@@ -105,7 +105,7 @@ async def bot(tmp_path, clock):
 async def seed(bot: Bot) -> None:
     async with Ledger(bot.settings, purge_every_s=None) as ledger:
         await ledger.record(interaction(paris(2026, 11, 9, 14), user="u1"))
-        await ledger.record(cloud(paris(2026, 11, 9, 15), user="u2", reasons=("rule:code",)))
+        await ledger.record(cloud(paris(2026, 11, 9, 15), user="u2", reasons=(PASTED_CODE,)))
 
 
 async def test_the_digest_fires_on_the_cron_tick_and_not_before(bot, clock):

@@ -12,7 +12,7 @@ from bot.ledger.store import Ledger
 from bot.ports import ModelUnavailable
 from tests.conftest import TEST_CONFIG, write_config
 from tests.fakes import FakeChatModel, Script
-from tests.ledger_helpers import cloud, interaction
+from tests.ledger_helpers import PASTED_CODE, cloud, interaction
 
 
 def fakes(fail: bool = False) -> dict[str, FakeChatModel]:
@@ -71,9 +71,9 @@ async def test_moderator_choices_survive_a_restart(settings):
         assert (await app.commands(privacy)).ok
     async with BotApp(settings, models=fakes()) as app:
         reply = await app.tutor.handle(ask(user="u7"))
-        assert reply.model == "tiny" and "tier:enterprise" in reply.reasons
+        assert reply.model == "tiny" and "tier:enterprise" in reply.reason_texts
         private = await app.tutor.handle(ask(user="u8"))
-        assert "privacy:local-only" in private.reasons
+        assert "privacy:local-only" in private.reason_texts
 
 
 async def test_cost_command_gives_moderators_the_digest_with_its_chart(settings):
@@ -95,7 +95,7 @@ def seed(settings) -> None:
         async with Ledger(settings, purge_every_s=None) as ledger:
             now = time.time()
             await ledger.record(interaction(now - 3600, user="alice"))
-            await ledger.record(cloud(now - 1800, user="bob", reasons=("rule:code",)))
+            await ledger.record(cloud(now - 1800, user="bob", reasons=(PASTED_CODE,)))
 
     asyncio.run(record())
 
@@ -139,7 +139,7 @@ def test_cli_stats_shows_tables(cli_config, settings, capsys):
     assert "…" not in out  # fits an 80-column terminal
     rows = [line.split() for line in out.splitlines()]
     assert ["free", "2", "2", "50.0%"] in [row[:4] for row in rows]  # asked, learners, local
-    assert ["free", "rule:code", "1"] in rows
+    assert ["free", "code", "1"] in rows
 
 
 def test_cli_forget_user(cli_config, settings, capsys):

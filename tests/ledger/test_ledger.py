@@ -11,16 +11,18 @@ import aiosqlite
 import pytest
 
 from bot.config import LedgerSection
+from bot.events import Reason, ReasonCode
 from bot.ledger.schema import (
     LATEST,
     REBUILD_ROLLUPS,
     SchemaError,
-    escalation_keys,
+    escalations,
     latency_bucket,
     migrate,
+    register_functions,
 )
 from bot.ledger.store import Ledger, LedgerTimeout
-from tests.ledger_helpers import cloud, interaction
+from tests.ledger_helpers import LOW_CONFIDENCE, PASTED_CODE, cloud, interaction
 
 NOW = time.time()
 ROLLUPS = ("usage_q", "reasons_q", "latency_q", "latency_d", "learners")
@@ -50,14 +52,15 @@ async def test_records_every_field(ledger, settings):
         channel="c9",
         tokens=(1200, 300),
         latency_ms=850.0,
-        reasons=("low-confidence:0.31", "rule:code"),
+        reasons=(LOW_CONFIDENCE, PASTED_CODE),
         text="How do I reverse a list?",
     )
     await ledger.record(it)
     [row] = await ledger.query(
         "SELECT at, tier, route, model, outcome, input_tokens, output_tokens, cost_usd,"
         " saved_usd, latency_ms, ttft_ms, confidence, platform, workspace, channel, user,"
-        " reasons, correlation_id, text, latency_bucket, escalations FROM interactions"
+        " reasons, correlation_id, text, latency_bucket, escalations, reason_codes"
+        " FROM interactions"
     )
     assert row == (
         NOW,
@@ -76,11 +79,12 @@ async def test_records_every_field(ledger, settings):
         "g1",
         "c9",
         "alice",
-        json.dumps(["tier:free", "low-confidence:0.31", "rule:code"]),
+        json.dumps(["tier:free", "confidence:0.31<0.45", "code:52>40"]),  # as people read them
         it.reply.correlation_id,
         "How do I reverse a list?",
         latency_bucket(850.0),
-        json.dumps(["low-confidence", "rule:code"]),
+        json.dumps(["low-confidence", "code"]),  # why it escalated, as codes
+        json.dumps(["tier", "low-confidence", "code"]),
     )
 
 
@@ -115,7 +119,7 @@ async def test_concurrent_writers_share_commits_and_lose_nothing(ledger):
 
 async def test_rollups_kept_by_the_trigger_equal_a_rebuild_from_the_rows(ledger):
     rnd = random.Random(7)
-    reasons = [(), ("rule:code",), ("low-confidence:0.2", "failover:local:timeout")]
+    reasons = [(), (PASTED_CODE,), (LOW_CONFIDENCE, Reason(ReasonCode.FAILOVER, "local:timeout"))]
     for _ in range(300):
         kind = rnd.choice(["local", "cloud", "failed", "empty", "unpriced"])
         at = NOW - rnd.random() * 5 * 86400
@@ -171,7 +175,7 @@ async def test_migrates_from_version_1_keeping_and_rolling_up_old_rows(settings)
                     cost,
                     100.0 * (i + 1),
                     f"u{i}",
-                    json.dumps(["tier:free", "rule:code"]),
+                    json.dumps(["tier:free", "code:52>40"]),
                     f"old-{i}",
                 ),
             )
@@ -183,17 +187,18 @@ async def test_migrates_from_version_1_keeping_and_rolling_up_old_rows(settings)
     async with Ledger(settings, purge_every_s=None) as ledger:
         assert await rows(ledger, "PRAGMA user_version") == [(LATEST,)]
         old = await rows(
-            ledger, "SELECT correlation_id, latency_bucket, escalations FROM interactions"
+            ledger,
+            "SELECT correlation_id, latency_bucket, escalations, reason_codes FROM interactions",
         )
         assert old == [
-            ("old-0", latency_bucket(100.0), None),
-            ("old-1", latency_bucket(200.0), '["rule:code"]'),
-            ("old-2", latency_bucket(300.0), '["rule:code"]'),
+            ("old-0", latency_bucket(100.0), None, '["tier", "code"]'),
+            ("old-1", latency_bucket(200.0), '["code"]', '["tier", "code"]'),
+            ("old-2", latency_bucket(300.0), '["code"]', '["tier", "code"]'),
         ]
         assert await rows(
             ledger, "SELECT sum(questions), total(cost_usd), sum(unknown_cost) FROM usage_q"
         ) == [(3, 0.002, 1)]
-        assert await rows(ledger, "SELECT reason, n FROM reasons_q") == [("rule:code", 2)]
+        assert await rows(ledger, "SELECT reason, n FROM reasons_q") == [("code", 2)]
         assert (await ledger.preferences.preferences("discord", "g1", "c5", "u0")).model == "tiny"
         # and new rows roll up on top of the old ones
         await ledger.record(interaction(NOW, user="u9"))
@@ -219,7 +224,8 @@ async def test_hostile_and_broken_values_are_stored_safely(ledger, settings):
     (text1, user1, _), (text2, _, latency2) = await rows(
         ledger, "SELECT text, user, latency_ms FROM interactions ORDER BY id"
     )
-    assert text1 == "bad ? surrogate and NUL" and user1.startswith("?") and len(user1) == 200
+    assert text1 == "bad \ufffd surrogate and NUL" and user1.startswith("\ufffd")
+    assert len(user1) == 200
     assert len(text2) == settings.tutor.max_input_chars and latency2 == 0.0
 
 
@@ -328,13 +334,64 @@ async def test_month_spend_seeds_budget_checks_per_tier_and_learner(ledger):
     assert learners == {("discord", "g1", "alice"): pytest.approx(0.00105)}
 
 
-def test_escalation_keys_drop_the_tier_and_numbers():
-    assert escalation_keys(["tier:free", "low-confidence:0.31", "trimmed:900>500"]) == [
-        "low-confidence",
-        "trimmed",
+def test_escalations_are_codes_each_once_without_the_tier():
+    tier = Reason(ReasonCode.TIER, "free")
+    trimmed = Reason(ReasonCode.TRIMMED, "900>500")
+    assert escalations([tier, LOW_CONFIDENCE, trimmed]) == '["low-confidence", "trimmed"]'
+    timeouts = [Reason(ReasonCode.FAILOVER, f"{m}:timeout") for m in ("gpt-4o", "gpt-4o-mini")]
+    assert escalations([tier, *timeouts]) == '["failover"]'
+    assert escalations([tier]) == '["tier-chain"]'
+
+
+async def test_migrates_from_version_3_counting_escalations_by_code(settings):
+    """Texts with scores in them were counted apart; now by code, forgotten learners kept."""
+    path = settings.data_dir / settings.ledger.file
+    path.parent.mkdir(parents=True)
+    old = [  # (user, route, reasons as schema 3 stored them)
+        ("u1", "cloud", ["tier:free", "classifier:complex(0.73)"]),
+        ("u2", "cloud", ["tier:free", "keyword:compare", "classifier:complex(0.81)"]),
+        ("gone", "cloud", ["tier:free", "classifier:complex(0.90)"]),
+        ("u1", "cloud", ["tier:free", "rule:code"]),  # no code reads like this
+        ("u1", "local", ["tier:free", "rules:none"]),
     ]
-    assert escalation_keys(["tier:pro", "failover:gpt-4o:timeout"]) == ["failover:gpt-4o:timeout"]
-    assert escalation_keys(["tier:enterprise"]) == ["tier-chain"]
+    async with aiosqlite.connect(path) as db:
+        await register_functions(db)
+        assert await migrate(db, target=3) == 3
+        for i, (user, route, reasons) in enumerate(old):
+            await db.execute(
+                "INSERT INTO interactions (at, tier, route, model, outcome, input_tokens,"
+                " output_tokens, latency_ms, platform, workspace, channel, user, reasons,"
+                " correlation_id, latency_bucket, escalations) VALUES (?, 'free', ?, ?,"
+                " 'answered', 10, 5, 100, 'discord', 'g1', 'c1', ?, ?, ?, 1,"
+                " CASE WHEN ? = 'cloud' THEN escalation_keys(?) END)",
+                (NOW + i, route, route, user, json.dumps(reasons), f"old-{i}", route,
+                 json.dumps(reasons)),
+            )  # fmt: skip
+        await db.execute("DELETE FROM interactions WHERE user = 'gone'")  # forgotten
+        await db.commit()
+        async with db.execute("SELECT count(*) FROM reasons_q") as cursor:
+            assert await cursor.fetchone() == (5,)  # one key per score
+
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        assert await rows(ledger, "PRAGMA user_version") == [(LATEST,)]
+        assert await rows(
+            ledger, "SELECT correlation_id, reason_codes, escalations FROM interactions"
+        ) == [
+            ("old-0", '["tier", "classifier-complex"]', '["classifier-complex"]'),
+            ("old-1", '["tier", "keyword", "classifier-complex"]',
+             '["keyword", "classifier-complex"]'),
+            ("old-3", '["tier", "other"]', '["other"]'),
+            ("old-4", '["tier", "no-rule"]', None),
+        ]  # fmt: skip
+        by_code = "SELECT reason, sum(n) FROM reasons_q GROUP BY 1 ORDER BY 1"
+        assert await rows(ledger, by_code) == [
+            ("classifier-complex", 3),  # the forgotten learner's answer still counts
+            ("keyword", 1),
+            ("other", 1),
+        ]
+        complex_ = Reason(ReasonCode.CLASSIFIER_COMPLEX, "0.77")
+        await ledger.record(cloud(NOW, reasons=(complex_,)))
+        assert (await rows(ledger, by_code))[0] == ("classifier-complex", 4)
 
 
 async def test_migrates_from_version_2_adding_the_cloud_answer_column(settings):
@@ -343,6 +400,7 @@ async def test_migrates_from_version_2_adding_the_cloud_answer_column(settings):
     async with Ledger(settings, purge_every_s=None) as ledger:
         await ledger.record(cloud(NOW, correlation_id="before"))
     async with aiosqlite.connect(path) as db:  # back to version 2, as an older bot left it
+        await db.execute("ALTER TABLE interactions DROP COLUMN reason_codes")
         await db.execute("ALTER TABLE interactions DROP COLUMN answer")
         await db.execute("PRAGMA user_version = 2")
         await db.commit()

@@ -132,7 +132,7 @@ async def test_tutor_falls_back_from_a_down_ollama_to_the_embedded_model(tmp_pat
             IncomingMessage(text="What is a list in Python?", user="u", channel="c"), sink
         )
     assert reply.model == "embedded" and reply.route == "local"
-    assert "failover:ollama:unreachable" in reply.reasons
+    assert "failover:ollama:unreachable" in reply.reason_texts
     assert reply.text.strip() and sink.text == reply.text
     assert reply.usage.output_tokens > 0 and reply.usage.cost_usd == 0.0
 

@@ -69,7 +69,7 @@ async def test_an_unsure_ollama_answer_escalates_over_the_wire(parts, monkeypatc
     sink = RecordingSink()
     reply = await tutor.handle(ask(), sink)
     assert reply.route == "cloud" and reply.text == CLOUD == sink.text
-    assert any(r.startswith("logprobs:p10=") for r in reply.reasons)
+    assert any(r.startswith("logprobs:p10=") for r in reply.reason_texts)
     assert local.requests[0]["logprobs"] is True and len(cloud.requests) == 1
 
 
@@ -81,7 +81,7 @@ async def test_cloud_errors_give_the_local_answer_with_a_notice(parts, status):
     assert reply.route == "local" and reply.notice == CLOUD_DOWN_NOTICE
     assert reply.text.startswith(LOCAL) and reply.outcome == "fell_back"
     reason = "rate-limited" if status == 429 else "server-error"
-    assert f"failover:cloud:{reason}" in reply.reasons
+    assert f"failover:cloud:{reason}" in reply.reason_texts
     assert [row.reply for row in ledger.rows] == [reply]
 
 
@@ -90,15 +90,15 @@ async def test_a_slow_ollama_escalates_to_the_cloud(parts):
     local.behaviour.delay_first = 2.0  # past the 0.5 s first-token timeout
     reply = await tutor.handle(ask())
     assert reply.route == "cloud" and reply.text == CLOUD
-    assert "failover:local:first-token-timeout" in reply.reasons
-    assert "escalate:local-failed" in reply.reasons
+    assert "failover:local:first-token-timeout" in reply.reason_texts
+    assert "escalate:local-failed" in reply.reason_texts
 
 
 async def test_a_cloud_timeout_falls_back_to_local(parts):
     tutor, _, cloud, _ = parts
     cloud.behaviour.delay_first = 3.0  # past the cloud's 2 s first-token timeout
     reply = await tutor.handle(ask("Explain in detail how lists grow"))
-    assert reply.route == "local" and "failover:cloud:first-token-timeout" in reply.reasons
+    assert reply.route == "local" and "failover:cloud:first-token-timeout" in reply.reason_texts
 
 
 def _unsure(token, i):

@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import BotApp
 from bot.config import load_config
-from bot.events import CommandRequest, IncomingMessage
+from bot.events import CommandRequest, IncomingMessage, ReasonCode
 from bot.ports import ModelUnavailable
 from bot.service.endpoint import ServiceState
 from tests.conftest import TEST_CONFIG, write_config
@@ -56,7 +56,14 @@ async def test_metrics_count_requests_routes_latency_cost_and_health(tmp_path):
     assert sample(text, "tutor_routes", tier="free", route="local", model="tiny") == 1
     assert sample(text, "tutor_reply_latency_seconds", "_count", platform="slack") == 1
     assert sample(text, "tutor_cost_usd", tier="free", model="cloud") > 0
-    assert sample(text, "tutor_escalations", reason="keyword:explain in detail") == 1
+    assert sample(text, "tutor_escalations", reason="keyword") == 1  # two keywords, one answer
+    labels = {
+        s.labels["reason"]
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == "tutor_escalations_total"
+    }
+    assert labels <= {code.value for code in ReasonCode}  # codes only: bounded
     assert sample(text, "tutor_commands", command="model.set", result="refused") == 1
     assert sample(text, "tutor_model_up", "", model="local", provider="ollama") == 0
     assert sample(text, "tutor_model_up", "", model="tiny", provider="embedded") == 1

@@ -50,7 +50,7 @@ async def test_a_spent_budget_is_told_to_moderators_once_through_the_running_ada
         len(told) == 1 and "paid tier has used its monthly cloud budget" in told[0].json["content"]
     )
     assert [r.route for r in stack.replies] == ["cloud", "local", "local"]
-    assert "budget:paid-exhausted" in stack.replies[1].reasons
+    assert "budget:paid-exhausted" in stack.replies[1].reason_texts
 
 
 class Stuck(StreamingModel):
