@@ -70,7 +70,6 @@ DEFAULT_PROMPTS = (
 _PRIVILEGED = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"})
 # A response_url may be used five times; longer answers end with a pointer.
 _RESPONSE_URL_USES = 5
-THINKING = "is thinking…"  # the assistant pane's status line until the answer starts
 SLOW_DOWN = "You're sending questions too fast. Please wait a little and ask again."
 SHORTENED = "_(Answer shortened: ask me in a direct message to see all of it.)_"
 
@@ -347,8 +346,8 @@ class SlackAdapter:
                             await self._tell(target, notice)
                         return
                     writer = self._writer(target)
-                    if target.in_assistant_thread:
-                        await writer.progress(THINKING)
+                    if target.in_assistant_thread:  # the pane shows "is thinking…" at once
+                        await writer.status.show()
                     msg = await self._with_thread_context(msg, event)
                     reply = await self._handler(msg, writer)
                     await writer.finish(reply.text, reply.citations, reply.notice)

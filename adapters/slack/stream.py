@@ -65,12 +65,17 @@ def api_error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class ThreadStatus:
-    """The status line under a thread ("is thinking…"), set with assistant.threads.setStatus.
+THINKING = "is thinking…"  # Slack shows it after the app's name: "Tutor is thinking…"
 
-    Slack shows it until the bot posts in the thread (or for two minutes). A top-level DM
-    has no thread to show it in. The same note is not sent again within ``refresh_s``;
-    after a refusal (an old workspace, a missing scope) this answer stops trying.
+
+class ThreadStatus:
+    """The status line under a thread, set with assistant.threads.setStatus.
+
+    It reads "<app> is thinking…"; a ``note`` from the core ("Preparing an answer…")
+    goes in as its loading message. Slack shows it until the bot posts in the thread (or
+    for two minutes). A top-level DM has no thread to show it in. The same note is not
+    sent again within ``refresh_s``; after a refusal (an old workspace, a missing scope)
+    this answer stops trying.
     """
 
     def __init__(
@@ -88,21 +93,24 @@ class ThreadStatus:
         self._shown: tuple[str, float] | None = None
         self._refused = False
 
-    async def show(self, note: str) -> None:
+    async def show(self, note: str | None = None) -> None:
         if self.target.thread_ts is None or self._refused:
             return
-        now = self._clock()
-        if self._shown is not None and self._shown[0] == note and now < self._shown[1]:
+        now, said = self._clock(), note or ""
+        if self._shown is not None and self._shown[0] == said and now < self._shown[1]:
             return
         try:
             await self.client.assistant_threads_setStatus(
-                channel_id=self.target.channel, thread_ts=self.target.thread_ts, status=note
+                channel_id=self.target.channel,
+                thread_ts=self.target.thread_ts,
+                status=THINKING,
+                loading_messages=[note] if note else None,
             )
         except SLACK_ERRORS as exc:
             log.debug("slack: no thread status (%s)", api_error(exc))
             self._refused = isinstance(exc, SlackApiError)
             return
-        self._shown = (note, now + self.refresh_s)  # the note, and until when it stands
+        self._shown = (said, now + self.refresh_s)  # the note, and until when it stands
 
 
 class UpdateWriter:

@@ -19,7 +19,7 @@ import pytest
 from adapters.slack.bot import SlackAdapter, SlackOptions, SlackStartError
 from bot.config import load_config
 from bot.core.commands import Commands
-from bot.core.tutor import Tutor
+from bot.core.tutor import HOLDING_NOTE, Tutor
 from bot.events import Attachment, Citation, ContextLine, IncomingMessage, Outbound, Reply
 from bot.models.registry import ModelRegistry
 from tests.adapters.shipped import LONG_ANSWER, shipped_tutor
@@ -330,7 +330,7 @@ async def test_a_long_local_answer_streams_on_the_shipped_config_without_a_key(s
 
 @pytest.mark.parametrize("dm", [False, True], ids=["channel-thread", "top-level-dm"])
 async def test_while_an_answer_is_held_back_the_thread_shows_a_status(slack, dm):
-    note = "is checking the answer…"
+    note = "Preparing an answer…"
 
     async def handler(msg, sink):
         await sink.progress(note)
@@ -347,7 +347,31 @@ async def test_while_an_answer_is_held_back_the_thread_shows_a_status(slack, dm)
     if dm:  # a top-level DM has no thread to show a status under
         assert statuses == []
     else:
-        assert statuses == [{"channel_id": CHANNEL, "thread_ts": ts, "status": note}]
+        assert statuses == [
+            {
+                "channel_id": CHANNEL,
+                "thread_ts": ts,
+                "status": "is thinking…",
+                "loading_messages": [note],
+            }
+        ]
+
+
+async def test_the_tutor_holding_an_answer_for_a_possible_escalation_shows_it(slack, settings):
+    """A cloud model could take over (the fake one is configured): the local answer is
+    held back until checked, and the thread says meanwhile that one is being prepared."""
+    models = {
+        "local": FakeChatModel("local", Script("Lists keep their items in order.")),
+        "cloud": FakeChatModel("cloud", Script("cloud answer"), is_local=False),
+    }
+    tutor = Tutor(settings, ModelRegistry(settings, models=models))
+    async with running(slack, tutor.handle) as bot:
+        ts = await ask(slack, "what is a list?")
+        [answer] = await answered(slack, bot, CHANNEL, ts)
+    [status] = [c.args for c in slack.calls_to("assistant.threads.setStatus")]
+    assert status["thread_ts"] == ts and status["loading_messages"] == [HOLDING_NOTE]
+    assert answer.text == "Lists keep their items in order."
+    assert not slack.calls_to("chat.appendStream")  # held, then sent in one piece
 
 
 async def test_a_stream_that_breaks_mid_answer_is_finished_by_editing_it(slack):
