@@ -263,6 +263,9 @@ async def test_a_replied_to_message_is_context_not_the_learners_words(server, le
     [msg] = core.messages
     assert msg.text == "why does this fail?"
     assert msg.context == (ContextLine(peer["id"], "x = [1, 2\nprint(x)"),)
+    prompt = "\n".join(m.content for m in core.models["local"].calls[0])
+    assert "x = [1, 2" in prompt  # the model reads the quote, apart from the question
+    assert core.models["local"].calls[0][-1].content.endswith("why does this fail?")
 
 
 async def test_a_direct_message_is_answered(server, learner, settings):

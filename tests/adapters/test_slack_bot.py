@@ -152,6 +152,9 @@ async def test_thread_talk_does_not_change_how_the_question_is_routed(slack, tmp
     ]
     assert (thread_reply.route, thread_reply.reasons) == (alone_reply.route, alone_reply.reasons)
     assert thread_reply.route == "local" and not models["cloud"].calls
+    # The model still reads the thread, apart from the question.
+    prompt = "\n".join(m.content for m in models["local"].calls[-1])
+    assert "U0PEER5: Idea 5: print i each time." in prompt and question in prompt
 
 
 async def test_a_direct_message_is_answered_in_the_dm_as_markdown(slack):
