@@ -141,12 +141,17 @@ async def burst(server: DiscordServer, n: int) -> float:
 
 def _is_complete(call: RestCall) -> bool:
     """An answer's last write: the full text, or the echo client's one reply."""
-    return _is_final(call) or (call.json or {}).get("content") == "echo"
+    return _is_final(call) or _body(call).get("content") == "echo"
 
 
 def _is_final(call: RestCall) -> bool:
     """The bot's last write of an answer: the full text, sent or edited in."""
-    return call.status == 200 and (call.json or {}).get("content") == ANSWER
+    return call.status == 200 and _body(call).get("content") == ANSWER
+
+
+def _body(call: RestCall) -> dict[str, Any]:
+    """A call's JSON object (a command sync sends a list: not a message)."""
+    return call.json if isinstance(call.json, dict) else {}
 
 
 def _finished(calls: list[RestCall]) -> list[RestCall]:
@@ -154,7 +159,7 @@ def _finished(calls: list[RestCall]) -> list[RestCall]:
 
 
 def _answers(call: RestCall, question: dict[str, Any]) -> bool:
-    reference = (call.json or {}).get("message_reference") or {}
+    reference = _body(call).get("message_reference") or {}
     return call.method == "POST" and str(reference.get("message_id")) == question["id"]
 
 
