@@ -196,9 +196,9 @@ class NativeWriter:
     """Streams Markdown with chat.startStream / appendStream / stopStream.
 
     Appends are coalesced to one per ``interval`` by a ThrottledStream and end at a
-    whitespace, so a word (or a mention being defused) is never cut across two. An answer longer
-    than ``limit`` stops its stream and goes on in a new one, closing and reopening a code
-    block cut in two. When a streaming call fails, the writer hands over to an UpdateWriter
+    whitespace, so a word (or a mention being defused) is never cut across two. An answer
+    longer than ``limit`` stops its stream and goes on in a new one, closing and reopening
+    a code block cut in two. When a streaming call fails, the writer hands over to an UpdateWriter
     that rewrites what was streamed, so the learner always gets the whole answer.
     ``on_unsupported`` hears when the workspace cannot stream at all.
     """
