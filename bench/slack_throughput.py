@@ -58,6 +58,11 @@ class TimedSink:
         if self.sink is not None:
             await self.sink.reset(notice)
 
+    async def progress(self, note: str) -> None:
+        """Passed on: while the core holds an answer back the thread shows a status."""
+        if self.sink is not None:
+            await self.sink.progress(note)
+
 
 class TimedCore:
     """Wraps Tutor.handle: per conversation, when the core was entered and first spoke."""
