@@ -347,7 +347,7 @@ class SlackAdapter:
                         return
                     writer = self._writer(target)
                     if target.in_assistant_thread:  # the pane shows "is thinking…" at once
-                        await writer.status.show()
+                        writer.status.show()
                     msg = await self._with_thread_context(msg, event)
                     reply = await self._handler(msg, writer)
                     await writer.finish(reply.text, reply.citations, reply.notice)

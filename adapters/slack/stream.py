@@ -14,6 +14,7 @@ While the core holds an answer back, ``progress`` shows a status under the threa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -73,9 +74,13 @@ class ThreadStatus:
 
     It reads "<app> is thinking…"; a ``note`` from the core ("Preparing an answer…")
     goes in as its loading message. Slack shows it until the bot posts in the thread (or
-    for two minutes). A top-level DM has no thread to show it in. The same note is not
-    sent again within ``refresh_s``; after a refusal (an old workspace, a missing scope)
-    this answer stops trying.
+    for two minutes). A top-level DM has no thread to show it in.
+
+    ``show`` returns at once: the call runs meanwhile, so the answer is not held up by
+    a round trip to Slack. A writer awaits ``settled()`` before it first posts, so a
+    status never lands after (and lingers under) the answer. The same note is not sent
+    again within ``refresh_s``; after a refusal (an old workspace, a missing scope) this
+    answer stops trying.
     """
 
     def __init__(
@@ -90,14 +95,29 @@ class ThreadStatus:
         self.target = target
         self.refresh_s = refresh_s
         self._clock = clock
-        self._shown: tuple[str, float] | None = None
+        self._shown: tuple[str, float] | None = None  # the note, and until when it stands
         self._refused = False
+        self._call: asyncio.Task[None] | None = None
 
-    async def show(self, note: str | None = None) -> None:
+    def show(self, note: str | None = None) -> None:
         if self.target.thread_ts is None or self._refused:
             return
         now, said = self._clock(), note or ""
         if self._shown is not None and self._shown[0] == said and now < self._shown[1]:
+            return
+        self._shown = (said, now + self.refresh_s)
+        previous = self._call
+        self._call = asyncio.create_task(self._set(note, previous), name="slack-thread-status")
+
+    async def settled(self) -> None:
+        """Wait until a status being set is set (or refused)."""
+        if self._call is not None:
+            await self._call
+
+    async def _set(self, note: str | None, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await previous  # statuses land in the order they were shown
+        if self._refused:
             return
         try:
             await self.client.assistant_threads_setStatus(
@@ -106,11 +126,10 @@ class ThreadStatus:
                 status=THINKING,
                 loading_messages=[note] if note else None,
             )
-        except SLACK_ERRORS as exc:
+        except Exception as exc:  # cosmetic: never worth failing an answer for
             log.debug("slack: no thread status (%s)", api_error(exc))
             self._refused = isinstance(exc, SlackApiError)
-            return
-        self._shown = (said, now + self.refresh_s)  # the note, and until when it stands
+            self._shown = None
 
 
 class UpdateWriter:
@@ -146,7 +165,7 @@ class UpdateWriter:
         await self._stream.add(text)
 
     async def progress(self, note: str) -> None:
-        await self.status.show(note)
+        self.status.show(note)
 
     async def reset(self, notice: str) -> None:
         self._notice = f"_{notice}_\n\n"
@@ -168,6 +187,7 @@ class UpdateWriter:
             log.warning("slack: could not show the answer so far: %s", api_error(exc))
 
     async def _sync(self, markdown: str, footer: str) -> None:
+        await self.status.settled()
         parts = markdown_parts(self._notice + markdown, self.limit) or ["…"]
         parts = with_footer(parts, footer, self.limit)
         for i, part in enumerate(parts):
@@ -248,7 +268,7 @@ class NativeWriter:
         await self._stream.add(text)
 
     async def progress(self, note: str) -> None:
-        await self.status.show(note)
+        self.status.show(note)
 
     async def _stream_out(self, text: str) -> None:
         if self._fallback is None:
@@ -345,6 +365,7 @@ class NativeWriter:
 
     async def _append(self, markdown: str) -> None:
         if not self._open:
+            await self.status.settled()
             response = await self.client.chat_startStream(
                 channel=self.target.channel,
                 thread_ts=self.target.thread_ts,

@@ -350,6 +350,9 @@ async def test_while_an_answer_is_held_back_the_thread_shows_a_status(slack, dm)
     if dm:  # a top-level DM has no thread to show a status under
         assert statuses == []
     else:
+        # Set before the answer's first post, so it never lingers under the answer.
+        methods = [c.method for c in slack.calls]
+        assert methods.index("assistant.threads.setStatus") < methods.index("chat.startStream")
         assert statuses == [
             {
                 "channel_id": CHANNEL,
