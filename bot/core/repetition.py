@@ -7,7 +7,8 @@ text as it streams and says so as soon as one of these shows:
 - a run of words repeated back to back: a unit of ``p`` words ``repeats`` times in a row
   (3 times and at least ``min_span`` words in all, or twice for a unit of ``long_unit``
   words or more);
-- a line of at least ``min_line_chars`` characters for the ``line_repeats``-th time;
+- a line of at least ``min_line_chars`` characters for the ``line_repeats``-th time
+  (in code: longer lines, one more time);
 - a phrase of ``phrase_words`` words for the ``phrase_repeats``-th time anywhere in the prose.
 
 Words and operators are compared, not punctuation or case; in prose, digits count as one
@@ -21,7 +22,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-_WORD = re.compile(r"\w+|[=<>!]=|[<>]|[+\-*/%]=|\*\*|//")  # words, comparisons, ...
+_WORD = re.compile(r"\w+|[=<>!]=|[+\-*/%]=|\*\*|//")  # words and operators such as "=="
 _DIGITS = re.compile(r"\d+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _LINE_NOISE = re.compile(r"[\W_]+")
@@ -33,9 +34,11 @@ class LoopSettings:
     repeats: int = 3
     min_span: int = 12  # words a back-to-back repetition covers before it counts
     long_unit: int = 10  # a unit this long counts when seen twice in a row
+    long_code_unit: int = 20  # in code (examples print the same value twice)
     min_line_chars: int = 12
     min_code_line_chars: int = 20  # code repeats short lines ("return x") legitimately
     line_repeats: int = 3
+    code_line_repeats: int = 4
     phrase_words: int = 10
     phrase_repeats: int = 3
 
@@ -144,7 +147,8 @@ class LoopGuard:
             ] == unit:
                 count += 1
             long_enough = count >= s.repeats and count * period >= s.min_span
-            if long_enough or (period >= s.long_unit and count >= 2):
+            long_unit = s.long_code_unit if self._in_code else s.long_unit
+            if long_enough or (period >= long_unit and count >= 2):
                 first_repeat = n - (count - 1) * period
                 self._loop(f"repeated-phrase({period}w x{count})", self._starts[first_repeat])
                 return
@@ -181,7 +185,8 @@ class LoopGuard:
         self._lines[key] += 1
         if self._lines[key] == 2:
             self._first_line[key] = self._line_start
-        if self._lines[key] >= self.settings.line_repeats:
+        repeats = self.settings.code_line_repeats if self._in_code else self.settings.line_repeats
+        if self._lines[key] >= repeats:
             self._loop(f"repeated-line(x{self._lines[key]})", self._first_line[key])
 
     def _loop(self, reason: str, start: int) -> None:
