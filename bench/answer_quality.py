@@ -16,7 +16,7 @@ visible text (first streamed piece, else the whole reply) median and p90. Every 
 goes to ``bench/out/answer_quality-<course>.jsonl``; ``--show`` prints the misses.
 
     python bench/answer_quality.py [--courses sample pyref stdlib] [--split holdout]
-        [--limit 10] [--kind navigation|content] [--show]
+        [--limit 10] [--kind navigation|content] [--plain] [--show]
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ async def run_course(
     course: str, args: argparse.Namespace, embedder: SentenceTransformerEmbedder
 ) -> list[dict]:
     env = {"DEFAULT_MODEL": args.default_model}
-    settings, knowledge = await open_course(course, args.data, embedder, env)
+    settings, knowledge = await open_course(
+        course, args.data, embedder, env, front_matter=not args.plain
+    )
     await knowledge.aclose()
     questions = load_questions(course, args.split)
     if args.kind:
@@ -199,6 +201,11 @@ if __name__ == "__main__":
     parser.add_argument("--default-model", default="embedded", help="DEFAULT_MODEL")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--show", action="store_true", help="print the answers that miss")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="the generated courses without front matter or numbered files (no structure)",
+    )
     parsed = parser.parse_args()
     if parsed.split == "all":
         parsed.split = None
