@@ -47,7 +47,8 @@ _COUNT = re.compile(
 )
 _EXERCISES = re.compile(
     r"\b(?:exercises|homework|assignments|practice (?:problems|questions|exercises|tasks))\b"
-    r"|\bwhere\b.*\b(?:exercise|practice|homework|assignment)\b",
+    r"|\bwhere\b.*\b(?:exercise|practice|homework|assignment)\b"
+    r"|\b(?:is there|are there|any|got) (?:an? |some )?(?:exercise|practice|homework)\b",
     re.I,
 )
 _COVERS = re.compile(
@@ -275,6 +276,11 @@ def _ordered(kind: Kind, text: str) -> NavigationQuery | None:
     explicit = bool(_EXPLICIT.search(text))
     if topic and not explicit and len(topic.split()) > _MAX_TOPIC_WORDS:
         return None  # "what comes after the colon in a for loop?" is about code
+    if number is None and not topic and not explicit:
+        rest = _WORD.findall(_NEXT.sub(" ", _PREVIOUS.sub(" ", text)).lower())
+        if len(rest) > 2:
+            return None  # "what comes next in 1, 2, 4?" is not about the course
+
     return NavigationQuery(kind, lesson=number, topic=topic)
 
 

@@ -59,8 +59,11 @@ def pyref(tmp_path_factory: pytest.TempPathFactory) -> list[LessonInfo]:
             NavigationQuery("outline", topic="simple statements"),
         ),
         ("whats the loops lesson about", NavigationQuery("about", topic="loops")),
+        ("is there an exercise on loops", NavigationQuery("exercises", topic="loops")),
+        ("ok whats next?", NavigationQuery("next")),
         # questions about Python, not about the course
         ("what comes after the colon in a for loop?", None),
+        ("what comes next in the sequence 1, 2, 4, 8", None),
         ("how do i start the python debugger", None),
         ("lesson 4 exercise 2 is hard", None),
         ("what does the with statement do", None),
