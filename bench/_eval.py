@@ -30,11 +30,15 @@ def course_folder(name: str, data: Path, *, front_matter: bool = True) -> Path:
 
 
 def course_settings(
-    folder: Path, data_dir: Path, environ: Mapping[str, str] | None = None
+    folder: Path,
+    data_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    config: Path = ROOT / "config.toml",
 ) -> Settings:
-    """The shipped config, with its data folder and course folder pointed at these."""
+    """The config (the shipped one by default), with its data folder and course folder
+    pointed at these."""
     env = {"TUTOR_DATA_DIR": str(data_dir), **(environ or {})}
-    settings = load_config(ROOT / "config.toml", env)
+    settings = load_config(config, env)
     knowledge = settings.knowledge.model_copy(update={"course_dir": str(folder)})
     return settings.model_copy(update={"knowledge": knowledge})
 
@@ -46,11 +50,12 @@ async def open_course(
     environ: Mapping[str, str] | None = None,
     *,
     front_matter: bool = True,
+    config: Path = ROOT / "config.toml",
 ) -> tuple[Settings, CourseKnowledge]:
     """Build and ingest course ``name``; the knowledge is open, with a retriever."""
     folder = course_folder(name, data, front_matter=front_matter)
     suffix = "" if front_matter else "-plain"
-    settings = course_settings(folder, data / f"{name}{suffix}", environ)
+    settings = course_settings(folder, data / f"{name}{suffix}", environ, config)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     knowledge = CourseKnowledge(settings, embedder=embedder)
     await knowledge.open()

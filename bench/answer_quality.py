@@ -101,7 +101,7 @@ async def run_course(
 ) -> list[dict]:
     env = {"DEFAULT_MODEL": args.default_model}
     settings, knowledge = await open_course(
-        course, args.data, embedder, env, front_matter=not args.plain
+        course, args.data, embedder, env, front_matter=not args.plain, config=args.config
     )
     await knowledge.aclose()
     questions = load_questions(course, args.split)
@@ -175,7 +175,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     print(f"Machine: {machine()}")
     print(
-        f"Pipeline: shipped config, DEFAULT_MODEL={args.default_model}, no API key; "
+        f"Pipeline: {args.config.name}, DEFAULT_MODEL={args.default_model}, no API key; "
         f"split={args.split or 'all'}"
     )
     embedder = SentenceTransformerEmbedder()
@@ -199,6 +199,7 @@ if __name__ == "__main__":
     parser.add_argument("--limit", type=int, default=0, help="questions per course (0: all)")
     parser.add_argument("--tier", default=None, help="the learner's tier (default: config's)")
     parser.add_argument("--default-model", default="embedded", help="DEFAULT_MODEL")
+    parser.add_argument("--config", type=Path, default=ROOT / "config.toml")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--show", action="store_true", help="print the answers that miss")
     parser.add_argument(
