@@ -19,6 +19,9 @@ from bot.ports import Passage
 
 ELLIPSIS = "…"
 QUOTE_CHARS = 700  # a course quote stays under this
+MIN_SECOND_QUOTE = 150  # a second passage is quoted only with this much room
+MAX_LABEL_CHARS = 90
+RANK_NUDGE = 0.15  # a passage holding all the question's words gains this much score
 _WORD = re.compile(r"[a-z0-9_]+")
 _OPERATOR = re.compile(r"(?<![=<>!%*/+\-&|^~@])[=<>!%*/+\-&|^~@]{1,3}(?![=<>!%*/+\-&|^~@])")
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=[A-Z0-9`\"'(*\[])")
@@ -120,13 +123,13 @@ def fit_passages(
 ) -> list[Passage]:
     """The best ``max_passages`` passages, trimmed so their texts fit ``budget_chars``.
 
-    The first passage gets what it needs (up to the budget); a later one is added only
-    while at least ``min_chars`` of the budget remain. Structural passages (course
-    outlines) are never trimmed past their first lines.
+    Passages are taken in the retriever's order nudged towards those holding the
+    question's words (as ``course_quote`` does). The first gets what it needs (up to the
+    budget); a later one is added only while at least ``min_chars`` of the budget remain.
     """
     chosen: list[Passage] = []
     left = budget_chars
-    for passage in passages[:max_passages]:
+    for passage in _rank(passages, terms(question))[:max_passages]:
         if chosen and left < min_chars:
             break
         text = trim(passage.text, question, left)
@@ -140,27 +143,37 @@ def course_quote(
 ) -> str | None:
     """ "Here is what the course says about …": the best passage or two, quoted briefly
     with their sources, in at most ``max_chars``. None when there are no passages.
+
+    The passages are taken in the retriever's order, nudged by how many of the question's
+    words each holds (its title included), so the section that names what was asked for
+    comes first; a second one is quoted only when it is on the question too.
     """
-    passages = [p for p in passages if p.text.strip()]
-    if not passages:
-        return None
     wanted = terms(question)
-    picked = [passages[0]]
-    second = next((p for p in passages[1:] if _relevant(p, wanted, picked)), None)
+    ranked = _rank([p for p in passages if p.text.strip()], wanted)
+    if not ranked:
+        return None
+    picked = [ranked[0]]
+    second = next((p for p in ranked[1:] if _relevant(p, wanted, picked)), None)
     if second is not None:
         picked.append(second)
     heading = f"Here is what the course says about {_topic(picked[0])}:"
-    while True:
-        cites = [f"(from {_source_label(p)})" for p in picked]
-        room = max_chars - len(heading) - sum(len(c) + 3 for c in cites)
-        shares = [room] if len(picked) == 1 else [room * 3 // 5, room - room * 3 // 5]
-        if len(picked) == 1 or shares[1] >= 150:
-            break
-        picked.pop()  # too little room to say anything more: one passage only
+    cites = [f"(from {_source_label(p)})" for p in picked]
+    room = max_chars - len(heading) - sum(len(c) + 3 for c in cites)
+    if len(picked) == 2:
+        reserve = min(len(picked[1].text), MIN_SECOND_QUOTE + 100)
+        first = trim(_drop_headings(picked[0].text), question, room - reserve)
+        left = room - len(first)
+        if left < MIN_SECOND_QUOTE:  # no room to say anything more: one passage only
+            picked, cites = picked[:1], cites[:1]
+            room = max_chars - len(heading) - len(cites[0]) - 3
+            first = trim(_drop_headings(picked[0].text), question, room)
+        excerpts = [first]
+        if len(picked) == 2:
+            excerpts.append(trim(_drop_headings(picked[1].text), question, left))
+    else:
+        excerpts = [trim(_drop_headings(picked[0].text), question, room)]
     parts = [heading]
-    for passage, cite, share in zip(picked, cites, shares, strict=True):
-        excerpt = trim(_drop_headings(passage.text), question, max(share, 80))
-        parts.append(f"{excerpt}\n{cite}")
+    parts += [f"{excerpt}\n{cite}" for excerpt, cite in zip(excerpts, cites, strict=True)]
     return "\n\n".join(parts)
 
 
@@ -300,10 +313,26 @@ def _topic(passage: Passage) -> str:
 
 
 def _source_label(passage: Passage) -> str:
-    lesson = passage.title.split(" > ", 1)[0].replace(" (course outline)", "").strip()
-    if not lesson or lesson == passage.source:
+    """Where a passage comes from: its title path (lesson > section) and file."""
+    title = passage.title.replace(" (course outline)", "").strip()
+    if len(title) > MAX_LABEL_CHARS:
+        title = title[: MAX_LABEL_CHARS - 1].rsplit(" ", 1)[0] + ELLIPSIS
+    if not title or title == passage.source:
         return passage.source
-    return f"{lesson}, {passage.source}"
+    return f"{title}, {passage.source}"
+
+
+def _rank(passages: Sequence[Passage], wanted: set[str]) -> list[Passage]:
+    """Retrieval order, nudged towards passages (and titles) holding the question's words."""
+    if not wanted:
+        return list(passages)
+
+    def key(item: tuple[int, Passage]) -> tuple[float, int]:
+        index, passage = item
+        found = _tokens(f"{passage.title}\n{passage.text}") & wanted
+        return (-(passage.score + RANK_NUDGE * len(found) / len(wanted)), index)
+
+    return [p for _, p in sorted(enumerate(passages), key=key)]
 
 
 def _relevant(passage: Passage, wanted: set[str], picked: Sequence[Passage]) -> bool:

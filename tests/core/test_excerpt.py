@@ -84,7 +84,7 @@ def test_the_course_quote_names_its_sources_briefly():
     assert quote is not None
     assert quote.startswith("Here is what the course says about break and continue:")
     assert "`break` leaves the loop at once" in quote
-    assert "(from Lesson 5: Loops, 05-loops.md)" in quote
+    assert "(from Lesson 5: Loops > break and continue, 05-loops.md)" in quote
     assert "Docstrings" not in quote  # off the question: not quoted
     assert len(quote) <= 700
     assert quote.count("```") % 2 == 0
@@ -93,12 +93,31 @@ def test_the_course_quote_names_its_sources_briefly():
 def test_a_second_passage_is_quoted_when_it_is_on_the_question_too():
     passages = [
         passage("07-dictionaries.md", "## Missing keys: KeyError and get()", "Lesson 7 > Keys"),
-        passage("08-errors.md", "## Common exceptions", "Lesson 8: Errors > Common exceptions"),
+        passage(
+            "08-errors.md", "## Common exceptions", "Lesson 8: Errors > Common exceptions", 0.5
+        ),
     ]
     quote = course_quote("KeyError when reading a key that is missing", passages, 600)
     assert quote is not None and len(quote) <= 600
-    assert "(from Lesson 7, 07-dictionaries.md)" in quote
-    assert "(from Lesson 8: Errors, 08-errors.md)" in quote
+    assert quote.startswith("Here is what the course says about keys:")
+    assert "(from Lesson 7 > Keys, 07-dictionaries.md)" in quote
+    assert "(from Lesson 8: Errors > Common exceptions, 08-errors.md)" in quote
+
+
+def test_the_passage_that_names_what_was_asked_for_is_quoted_first():
+    general = Passage(
+        "The json module encodes and decodes JSON text.", "j.md", "Lesson 9: json", 0.58
+    )
+    load = Passage(
+        "Deserialize fp (a .read()-supporting file) to a Python object.",
+        "j.md",
+        "Lesson 9: json > json.load(fp)",
+        0.55,
+    )
+    quote = course_quote("how to read json from a file", [general, load])
+    assert quote is not None
+    assert quote.startswith("Here is what the course says about json.load(fp):")
+    assert "(from Lesson 9: json > json.load(fp), j.md)" in quote
 
 
 def test_no_passages_no_quote():
