@@ -339,5 +339,5 @@ def _relevant(passage: Passage, wanted: set[str], picked: Sequence[Passage]) -> 
     """Worth quoting beside the best one: on topic, and not the same place again."""
     if any(p.source == passage.source and p.title == passage.title for p in picked):
         return False
-    found = terms(passage.text) & wanted
+    found = _tokens(f"{passage.title}\n{passage.text}") & wanted
     return bool(wanted) and len(found) >= max(1, len(wanted) // 2)
