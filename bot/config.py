@@ -37,6 +37,12 @@ class _ModelBase(_Strict):
     timeout_s: float = Field(default=60.0, gt=0)
     max_tokens: int = Field(default=512, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
+    # Course material, history and context a prompt may carry, in characters: what the
+    # model reads within its first-token timeout (a small model on a CPU reads slowly).
+    context_chars: int = Field(default=6000, ge=200)
+    # How fast the model reads a prompt (chars/s); the first-token timeout grows by the
+    # prompt's reading time when set, so a long prompt is not taken for a dead model.
+    prompt_chars_per_s: float | None = Field(default=None, gt=0)
 
 
 class OllamaModel(_ModelBase):
@@ -69,6 +75,7 @@ class TutorSection(_Strict):
     history_turns: int = Field(default=6, ge=0, le=100)
     max_conversations: int = Field(default=10_000, ge=1)
     max_input_chars: int = Field(default=8000, ge=100)
+    max_reply_chars: int = Field(default=1500, ge=200)  # unless the learner asks for detail
     system_prompt: str = "You are a helpful tutor."
 
 
@@ -145,6 +152,9 @@ class RouterPolicy(_Strict):
     classifier_c: float = Field(default=3.0, gt=0)  # logistic: inverse regularisation
     confidence_threshold: float = Field(default=0.45, ge=0, le=1)
     min_answer_chars: int = Field(default=12, ge=0)  # shorter, to a real question, is suspect
+    # Share of a course answer's content words found in the passages it was given; below
+    # it the answer is taken as made up rather than drawn from the course.
+    min_grounding: float = Field(default=0.35, ge=0, le=1)
     hedges: list[str] = Field(default_factory=lambda: list(DEFAULT_HEDGES))
     sticky_turns: int = Field(default=2, ge=0)
 

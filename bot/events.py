@@ -106,6 +106,12 @@ class ReasonCode(StrEnum):
     REPETITION = "repetition"
     EMPTY_ANSWER = "empty-answer"
     NO_MATERIAL = "no-material"
+    UNGROUNDED = "ungrounded"
+    LOOP_STOPPED = "loop-stopped"
+    LONG_ANSWER = "long-answer"
+    # answered from the course itself, without a model
+    NAVIGATION = "navigation"
+    COURSE_QUOTE = "course-quote"
     # counting escalations: a cloud answer that gave no other reason
     TIER_CHAIN = "tier-chain"
     # text recorded before reasons had codes that matches none of these
@@ -135,6 +141,11 @@ _TEXT: dict[ReasonCode, str] = {
     ReasonCode.LOCAL_ONLY_CHANNEL: "privacy:local-only-channel",
     ReasonCode.TIER_BUDGET: "budget:{}-exhausted",
     ReasonCode.LEARNER_BUDGET: "budget:learner-exhausted",
+    ReasonCode.UNGROUNDED: "answer:ungrounded({})",
+    ReasonCode.LOOP_STOPPED: "answer:loop-stopped({})",
+    ReasonCode.LONG_ANSWER: "answer:cut({})",
+    ReasonCode.NAVIGATION: "course:navigation({})",
+    ReasonCode.COURSE_QUOTE: "course:quote",
     ReasonCode.RETRIEVAL_NONE: "retrieval:none",
     ReasonCode.RETRIEVAL_FAILED: "retrieval:failed",
     ReasonCode.FAILOVER: "failover:{}",

@@ -156,6 +156,25 @@ class Retriever(Protocol):
     async def search(self, query: str, k: int = 4) -> list[Passage]: ...
 
 
+class Navigation(Protocol):
+    """A finished reply to a question about the course's structure, made without a model."""
+
+    text: str
+    passages: Sequence[Passage]  # one per lesson cited
+    kind: str  # "about", "next", "count", ...
+
+
+@runtime_checkable
+class Navigator(Protocol):
+    """A Retriever that can also answer "what is lesson 3 about", "what comes after X".
+
+    ``recent`` holds the conversation's earlier questions, oldest first. None when the
+    question is not about the course's structure or the course has none.
+    """
+
+    async def navigate(self, question: str, recent: Sequence[str] = ()) -> Navigation | None: ...
+
+
 # --- storage --------------------------------------------------------------------------
 
 

@@ -5,7 +5,8 @@ Each signal multiplies the score down and adds a reason:
 - a finish reason of "length": the answer was cut off;
 - empty, too short, hedging or refusing answers;
 - repetition loops;
-- a course question for which retrieval found nothing relevant.
+- a course question for which retrieval found nothing relevant;
+- an answer that shares little with the course passages it was given (made up).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.config import RouterPolicy
+from bot.core.excerpt import terms
 from bot.events import Reason, ReasonCode
 from bot.ports import Generation
 
@@ -54,6 +56,7 @@ def assess(
     *,
     retrieval_used: bool = False,
     found_material: bool = True,
+    material: str = "",
 ) -> Confidence:
     text = generation.text.strip()
     score = 1.0
@@ -86,4 +89,12 @@ def assess(
         penalise(max(0.2, 1 - repeated), ReasonCode.REPETITION, f"{repeated:.2f}")
     if retrieval_used and not found_material and COURSE_WORDS.search(question):
         penalise(0.6, ReasonCode.NO_MATERIAL)
+    if material and (share := grounding(text, material)) < policy.min_grounding:
+        penalise(0.5, ReasonCode.UNGROUNDED, f"{share:.2f}")
     return Confidence(round(score, 3), tuple(reasons))
+
+
+def grounding(answer: str, material: str) -> float:
+    """Share of the answer's content words that the course material it was given holds."""
+    said = terms(answer)
+    return len(said & terms(material)) / len(said) if said else 1.0

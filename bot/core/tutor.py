@@ -5,21 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from cachetools import LRUCache
 
 from bot.config import Settings
 from bot.core.budgets import BudgetBook
 from bot.core.confidence import Confidence, assess
+from bot.core.excerpt import course_quote
 from bot.core.history import ConversationHistory
 from bot.core.plan import Planner, RoutingPlan, user_key
 from bot.core.preferences import MemoryPreferences
 from bot.core.pricing import Pricing
 from bot.core.privacy import Redactor
-from bot.core.prompt import build_prompt
+from bot.core.prompt import fit_prompt, prompt_chars
+from bot.core.repetition import LoopGuard
 from bot.core.router import Router
 from bot.events import (
     ChatMessage,
@@ -41,6 +44,7 @@ from bot.ports import (
     ModelError,
     ModelServerError,
     ModelTimeout,
+    Navigator,
     Passage,
     PreferenceStore,
     ReplySink,
@@ -61,6 +65,13 @@ CLOUD_DOWN_NOTICE = (
     "that may be less thorough.)"
 )
 HOLDING_NOTE = "Preparing an answer…"
+QUOTE_NOTICE = "That answer was not good enough; here is what the course itself says."
+COURSE_MODEL = "course"  # the model name of answers made from the course without a model
+DETAIL = re.compile(
+    r"(?i)\b(in detail|detailed|in depth|step by step|thorough(ly)?|full explanation|everything|long)\b"
+)
+
+PromptFor = Callable[[str], list[ChatMessage]]
 
 Notify = Callable[[str], Awaitable[None]]
 
@@ -73,6 +84,10 @@ class _Answer:
     notice: str | None = None
     fell_back: bool = False
     held: bool = False  # generated without streaming; the sink has not seen it yet
+    weak: bool = False  # failed the gate and no cloud model took over
+    streamed: bool = False  # the sink has seen (some of) it
+    looped: str = ""  # why the loop guard stopped it, if it did
+    cut: list[Reason] = field(default_factory=list)  # a too-long answer cut short
 
 
 class Tutor:
@@ -131,17 +146,28 @@ class Tutor:
                 "answered by local models until the month ends or the budget is raised."
             )
 
+        if (reply := await self._navigate(plan, key, sink)) is not None:
+            return await self._finish(msg, plan.tier, started, reply)
         passages, found = await self._retrieve(plan.question)
-        prompt = build_prompt(
-            self.settings.tutor.system_prompt,
-            self.history.get(key),
-            plan.question,
-            passages,
-            msg.context,
-            context_chars=self.settings.tutor.max_input_chars,
-        )
-        answer, notes = await self._answer(plan, prompt, passages, sink)
+        history = self.history.get(key)
+
+        def prompt_for(model: str) -> list[ChatMessage]:
+            return fit_prompt(
+                self.settings.tutor.system_prompt,
+                history,
+                plan.question,
+                passages,
+                msg.context,
+                budget_chars=self.settings.models[model].context_chars,
+                context_chars=self.settings.tutor.max_input_chars,
+            )
+
+        answer, notes = await self._answer(plan, prompt_for, passages, sink)
         reasons = (*plan.reasons, *found, *notes)
+        if (answer is None or answer.weak) and passages:
+            reply = await self._quote(plan, passages, reasons, answer, sink)
+            if reply is not None:
+                return await self._finish(msg, plan.tier, started, reply)
         if answer is None:
             reply = Reply(APOLOGY, "local", "none", reasons, outcome="failed")
             return await self._finish(msg, plan.tier, started, reply)
@@ -166,7 +192,7 @@ class Tutor:
             model=name,
             reasons=reasons,
             confidence=answer.confidence,
-            citations=tuple(Citation(p.source, p.title, round(p.score, 4)) for p in passages),
+            citations=_citations(passages),
             usage=Usage(gen.input_tokens, gen.output_tokens, cost),
             ttft_ms=gen.ttft_ms,
             outcome=outcome,
@@ -186,6 +212,59 @@ class Tutor:
         """The learner's latest answer in this channel, for ``/tutor why``."""
         return self._last.get((platform, workspace or "", channel, user))
 
+    async def _navigate(
+        self, plan: RoutingPlan, key: Hashable, sink: ReplySink | None
+    ) -> Reply | None:
+        """A question about the course's structure, answered from it: no model call."""
+        if not isinstance(self.retriever, Navigator):
+            return None
+        navigate = self.retriever.navigate
+        recent = [m.content for m in self.history.get(key) if m.role == "user"]
+        try:
+            found = await navigate(plan.question, recent)
+        except Exception:
+            log.exception("course navigation failed; the models answer instead")
+            return None
+        if found is None:
+            return None
+        self.history.add(key, plan.question, found.text)
+        if sink is not None:
+            await sink.delta(found.text)
+        return Reply(
+            text=found.text,
+            route="local",
+            model=COURSE_MODEL,
+            reasons=(*plan.reasons, Reason(ReasonCode.NAVIGATION, found.kind)),
+            confidence=1.0,
+            citations=_citations(found.passages),
+        )
+
+    async def _quote(
+        self,
+        plan: RoutingPlan,
+        passages: Sequence[Passage],
+        reasons: tuple[Reason, ...],
+        answer: _Answer | None,
+        sink: ReplySink | None,
+    ) -> Reply | None:
+        """The course's own words, when no model gave an answer worth showing."""
+        text = course_quote(plan.question, passages)
+        if text is None:
+            return None
+        if sink is not None:
+            if answer is not None and answer.streamed:
+                await sink.reset(QUOTE_NOTICE)
+            await sink.delta(text)
+        return Reply(
+            text=text,
+            route="local",
+            model=COURSE_MODEL,
+            reasons=(*reasons, Reason(ReasonCode.COURSE_QUOTE)),
+            confidence=answer.confidence if answer is not None else None,
+            citations=_citations(passages),
+            outcome="fell_back",
+        )
+
     async def _retrieve(self, question: str) -> tuple[list[Passage], tuple[Reason, ...]]:
         if self.retriever is None:
             return [], ()
@@ -201,7 +280,7 @@ class Tutor:
     async def _answer(
         self,
         plan: RoutingPlan,
-        prompt: list[ChatMessage],
+        prompt: PromptFor,
         passages: Sequence[Passage],
         sink: ReplySink | None,
     ) -> tuple[_Answer | None, list[Reason]]:
@@ -214,10 +293,12 @@ class Tutor:
             if answer is not None:
                 return answer, notes
             notes.append(Reason(ReasonCode.CLOUD_FAILED))
-            answer, tried = await self._generate(plan.local, prompt, sink)
+            answer, tried = await self._generate(plan.local, prompt, sink, plan)
             if answer is not None:
                 answer.notice, answer.fell_back = CLOUD_DOWN_NOTICE, True
-                answer.confidence = self._assess(answer, plan, passages).score
+                confidence = self._assess(answer, plan, passages, prompt)
+                answer.confidence = confidence.score
+                answer.weak = confidence.score < plan.policy.confidence_threshold
             return answer, [*notes, *tried]
 
         # Local first. While a cloud model can really take over, hold the local answer
@@ -225,7 +306,7 @@ class Tutor:
         hold = plan.can_escalate
         if hold and sink is not None:
             await _progress(sink, HOLDING_NOTE)
-        answer, notes = await self._generate(plan.local, prompt, None if hold else sink)
+        answer, notes = await self._generate(plan.local, prompt, None if hold else sink, plan)
         if answer is None:
             if not plan.cloud:
                 return None, notes
@@ -234,7 +315,7 @@ class Tutor:
             if escalated is not None:
                 escalated.fell_back = True
             return escalated, [*notes, *tried]
-        confidence = self._assess(answer, plan, passages)
+        confidence = self._assess(answer, plan, passages, prompt)
         answer.confidence = confidence.score
         notes += confidence.reasons
         threshold = plan.policy.confidence_threshold
@@ -249,31 +330,46 @@ class Tutor:
                     escalated.held = True
                 return escalated, notes
             answer.notice, answer.fell_back = CLOUD_DOWN_NOTICE, True
+        answer.weak = confidence.score < threshold
         answer.held = hold
         return answer, notes
 
     def _assess(
-        self, answer: _Answer, plan: RoutingPlan, passages: Sequence[Passage]
+        self, answer: _Answer, plan: RoutingPlan, passages: Sequence[Passage], prompt: PromptFor
     ) -> Confidence:
-        return assess(
+        material = ""
+        if passages:  # what this model was given: its last turn holds the material
+            material = prompt(answer.model)[-1].content
+        confidence = assess(
             answer.generation,
             plan.question,
             plan.policy,
             retrieval_used=self.retriever is not None,
             found_material=bool(passages),
+            material=material,
         )
+        if answer.looped:
+            loop = Reason(ReasonCode.LOOP_STOPPED, answer.looped)
+            return Confidence(0.0, (*confidence.reasons, loop))
+        return confidence
 
     async def _cloud(
-        self, plan: RoutingPlan, prompt: list[ChatMessage], sink: ReplySink | None
+        self, plan: RoutingPlan, prompt: PromptFor, sink: ReplySink | None
     ) -> tuple[_Answer | None, list[Reason]]:
         """The cloud chain on the prompt with personal data redacted."""
-        redacted, kinds = self.redactor.redact_prompt(prompt)
-        notes = [Reason(ReasonCode.REDACTED, ",".join(sorted(kinds)))] if kinds else []
-        answer, tried = await self._generate(plan.cloud, redacted, sink)
+        found: set[str] = set()
+
+        def redacted(model: str) -> list[ChatMessage]:
+            messages, kinds = self.redactor.redact_prompt(prompt(model))
+            found.update(kinds)
+            return messages
+
+        answer, tried = await self._generate(plan.cloud, redacted, sink, plan)
+        notes = [Reason(ReasonCode.REDACTED, ",".join(sorted(found)))] if found else []
         return answer, [*notes, *tried]
 
     async def _generate(
-        self, chain: Sequence[str], prompt: list[ChatMessage], sink: ReplySink | None
+        self, chain: Sequence[str], prompt: PromptFor, sink: ReplySink | None, plan: RoutingPlan
     ) -> tuple[_Answer | None, list[Reason]]:
         """Try the chain in order, healthy models first; skipped ones get a last chance."""
         notes: list[Reason] = []
@@ -283,22 +379,25 @@ class Tutor:
                 skipped.append(name)
                 notes.append(Reason(ReasonCode.SKIPPED_UNHEALTHY, name))
                 continue
-            gen = await self._attempt(name, prompt, sink)
-            if isinstance(gen, Generation):
-                return _Answer(gen, name, fell_back=name != chain[0]), notes
+            gen = await self._attempt(name, prompt(name), sink, plan)
+            if isinstance(gen, _Answer):
+                gen.fell_back = name != chain[0]
+                return gen, [*notes, *gen.cut]
             notes.append(gen)
         for name in skipped:
-            gen = await self._attempt(name, prompt, sink)
-            if isinstance(gen, Generation):
-                return _Answer(gen, name, fell_back=name != chain[0]), notes
+            gen = await self._attempt(name, prompt(name), sink, plan)
+            if isinstance(gen, _Answer):
+                gen.fell_back = name != chain[0]
+                return gen, [*notes, *gen.cut]
             notes.append(gen)
         return None, notes
 
     async def _attempt(
-        self, name: str, prompt: list[ChatMessage], sink: ReplySink | None
-    ) -> Generation | Reason:
+        self, name: str, prompt: list[ChatMessage], sink: ReplySink | None, plan: RoutingPlan
+    ) -> _Answer | Reason:
         """One model's answer, or why it gave none."""
-        progress = _Progress()
+        limit = self.settings.tutor.max_reply_chars
+        progress = _Progress(limit=None if DETAIL.search(plan.question) else limit)
         try:
             gen = await self._stream(name, prompt, sink, progress)
         except ModelError as error:
@@ -307,7 +406,10 @@ class Tutor:
                 await sink.reset(SWITCH_NOTICE)
             return Reason(ReasonCode.FAILOVER, f"{name}:{error.reason}")
         self.registry.record_success(name)
-        return gen
+        answer = _Answer(gen, name, streamed=progress.sent, looped=progress.guard.reason or "")
+        if progress.cut:
+            answer.cut.append(Reason(ReasonCode.LONG_ANSWER, str(progress.cut)))
+        return answer
 
     async def _stream(
         self,
@@ -321,24 +423,30 @@ class Tutor:
         events = self.registry.get(name).stream(
             prompt, GenerationParams(max_tokens=config.max_tokens)
         )
+        first_token_s = config.first_token_timeout_s
+        if config.prompt_chars_per_s:  # a long prompt takes a slow model long to read
+            first_token_s += prompt_chars(prompt) / config.prompt_chars_per_s
         deadline = asyncio.get_running_loop().time() + config.timeout_s
         try:
             async with (
                 contextlib.aclosing(events),
-                asyncio.timeout(config.first_token_timeout_s) as timer,
+                asyncio.timeout(first_token_s) as timer,
             ):
                 async for event in events:
                     if isinstance(event, TextDelta):
                         if not progress.started:
                             progress.started = True
                             timer.reschedule(deadline)
-                        if sink is not None:
+                        text = progress.take(event.text)
+                        if text and sink is not None:
                             progress.sent = True
-                            await sink.delta(event.text)
+                            await sink.delta(text)
+                        if progress.guard.looping:  # stop a loop at once: it only grows
+                            return progress.stopped_early(name, prompt_chars(prompt))
                     elif isinstance(event, Generation):
                         if not event.text.strip():
                             raise ModelServerError(name, "empty answer", reason="empty-answer")
-                        return event
+                        return replace(event, text=progress.text) if progress.cut else event
         except TimeoutError:
             which = "timeout" if progress.started else "first-token-timeout"
             raise ModelTimeout(name, which.replace("-", " "), reason=which) from None
@@ -414,7 +522,61 @@ async def _progress(sink: ReplySink, note: str) -> None:
         log.warning("the reply sink could not show progress", exc_info=True)
 
 
+def _citations(passages: Sequence[Passage]) -> tuple[Citation, ...]:
+    """One citation per source, the best-scoring passage's, in the passages' order."""
+    best: dict[str, Passage] = {}
+    for p in passages:
+        if p.source not in best or p.score > best[p.source].score:
+            best[p.source] = p
+    return tuple(Citation(p.source, p.title, round(p.score, 4)) for p in best.values())
+
+
 @dataclass(slots=True)
 class _Progress:
+    """What one model's stream has done so far, and when to stop it early."""
+
+    limit: int | None = None  # characters a learner reads, unless they asked for detail
     started: bool = False  # the first token arrived
     sent: bool = False  # text went to the sink, so a failover must reset it
+    text: str = ""
+    cut: int = 0  # the length the answer was cut to, when it ran past ``limit``
+    guard: LoopGuard = field(default_factory=LoopGuard)
+
+    def take(self, delta: str) -> str:
+        """The part of ``delta`` to show: nothing once the stream loops or runs too long."""
+        if self.guard.looping or self.cut:
+            return ""
+        if self.guard.feed(delta):  # show no more; what was shown stays the answer
+            shown = self.guard.kept[len(self.text) :]
+            self.text += shown
+            return shown
+        if self.limit is not None and len(self.text) + len(delta) > self.limit:
+            whole = _sentence_cut(self.text + delta, self.limit)
+            if len(whole) < len(self.text):  # the sentence end was already shown
+                whole = self.text + "…"
+            shown, self.text = whole[len(self.text) :], whole
+            self.cut = len(whole)
+            return shown
+        self.text += delta
+        return delta
+
+    def stopped_early(self, name: str, prompt_chars: int) -> Generation:
+        """The answer as far as it was kept, for a stream stopped before its end.
+
+        The backend's token counts never arrive: they are estimated (4 characters a token).
+        """
+        said = self.guard.text
+        return Generation(
+            text=self.text.strip() or said,
+            model=name,
+            input_tokens=prompt_chars // 4,
+            output_tokens=len(said) // 4,
+            finish_reason="stop",
+        )
+
+
+def _sentence_cut(text: str, limit: int) -> str:
+    """``text`` cut at the last sentence end within ``limit`` characters."""
+    head = text[:limit]
+    end = max(head.rfind(". "), head.rfind(".\n"), head.rfind("? "), head.rfind("! "))
+    return head[: end + 1] if end > limit // 2 else head.rstrip() + "…"

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -309,8 +310,15 @@ async def test_without_message_content_only_mentions_are_read(server, learner, s
 # --- replies -------------------------------------------------------------------------------
 
 
+# Varied prose: the same sentence again and again is a loop the tutor stops.
+VOCABULARY = ["lists", "tuples", "keys", "values", "order", "index", "slice", "append", "insert", "remove", "sort", "copy", "nested", "loops", "range", "items", "length", "empty", "mutable", "sequence", "element", "position", "reverse", "count"]
+
+
 def long_answer_with_code() -> str:
-    prose = " ".join(f"Sentence {i} explains one more detail about lists." for i in range(50))
+    pick = random.Random(5).choice
+    prose = " ".join(
+        f"Sentence {i} explains {' '.join(pick(VOCABULARY) for _ in range(6))}." for i in range(50)
+    )
     code = "\n".join(f"    items.append({i})  # step {i}" for i in range(100))
     block = f"```python\ndef build():\n    items = []\n{code}\n    return items\n```"
     return f"{prose}\n\n{block}\n\nThat is all. The end."
@@ -341,7 +349,8 @@ async def test_a_5000_character_answer_with_code_is_split_with_fences_balanced(
 
 async def test_a_very_long_answer_arrives_as_a_file_with_a_summary(server, learner, settings):
     # Long (about 20,000 characters), but not a repetition loop the confidence gate rejects.
-    words = [f"item{(i * 7919) % 4001}" for i in range(2400)]
+    pick = random.Random(7).choice
+    words = [pick(VOCABULARY) for _ in range(2400)]
     text = "\n\n".join(
         f"Paragraph {i}. " + " ".join(words[i * 120 : i * 120 + 120]) + "." for i in range(20)
     )

@@ -180,9 +180,10 @@ async def test_passages_become_citations_and_delimited_reference(settings):
     assert [(c.source, c.title, c.score) for c in reply.citations] == [
         ("lessons/03-lists.md", "Lists", 0.8123)
     ]
-    system = fakes["local"].calls[0][0].content
-    assert "<course-material>" in system and "Lists are ordered." in system
-    assert "not instructions" in system
+    system, *_, turn = (m.content for m in fakes["local"].calls[0])
+    assert "not instructions" in system and "Lists are ordered." not in system
+    assert turn.startswith("<course-material>") and "Lists are ordered." in turn
+    assert turn.endswith("My question:\nWhat is a list?")
 
 
 async def test_many_concurrent_conversations_are_not_mixed(settings):

@@ -38,10 +38,10 @@ async def test_answers_are_grounded_and_carry_citations(course_settings, st_embe
     assert reply.citations and reply.citations[0].source == "05-loops.md"
     assert reply.citations[0].title.startswith("Lesson 5: Loops")
     assert all(0 < c.score <= 1 for c in reply.citations)
-    system = ollama.requests[-1]["messages"][0]
-    assert system["role"] == "system"
-    assert "<course-material>" in system["content"] and "(05-loops.md)" in system["content"]
-    assert "enumerate(names, start=1)" in system["content"]
+    system, turn = ollama.requests[-1]["messages"][0], ollama.requests[-1]["messages"][-1]
+    assert system["role"] == "system" and "(05-loops.md)" not in system["content"]
+    assert "<course-material>" in turn["content"] and "(05-loops.md)" in turn["content"]
+    assert "enumerate(names, start=1)" in turn["content"]
 
 
 async def test_an_off_topic_question_gets_no_citations(course_settings, st_embedder, ollama):
@@ -49,7 +49,7 @@ async def test_an_off_topic_question_gets_no_citations(course_settings, st_embed
     async with BotApp(settings, embedder=st_embedder) as app:
         reply = await app.tutor.handle(ask("Give me a recipe for chocolate cake"))
     assert reply.citations == () and reply.outcome == "answered"
-    assert "<course-material>" not in ollama.requests[-1]["messages"][0]["content"]
+    assert "<course-material>\n" not in ollama.requests[-1]["messages"][-1]["content"]
 
 
 async def test_cli_ask_json_shows_the_citations(course_settings, ollama, monkeypatch, capsys):
