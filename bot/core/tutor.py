@@ -68,7 +68,8 @@ HOLDING_NOTE = "Preparing an answer…"
 QUOTE_NOTICE = "That answer was not good enough; here is what the course itself says."
 COURSE_MODEL = "course"  # the model name of answers made from the course without a model
 DETAIL = re.compile(
-    r"(?i)\b(in detail|detailed|in depth|step by step|thorough(ly)?|full explanation|everything|long)\b"
+    r"(?i)\b(in detail|detailed|in depth|step by step|thorough(ly)?|full explanation"
+    r"|everything|long)\b"
 )
 
 PromptFor = Callable[[str], list[ChatMessage]]

@@ -311,7 +311,32 @@ async def test_without_message_content_only_mentions_are_read(server, learner, s
 
 
 # Varied prose: the same sentence again and again is a loop the tutor stops.
-VOCABULARY = ["lists", "tuples", "keys", "values", "order", "index", "slice", "append", "insert", "remove", "sort", "copy", "nested", "loops", "range", "items", "length", "empty", "mutable", "sequence", "element", "position", "reverse", "count"]
+VOCABULARY = [
+    "lists",
+    "tuples",
+    "keys",
+    "values",
+    "order",
+    "index",
+    "slice",
+    "append",
+    "insert",
+    "remove",
+    "sort",
+    "copy",
+    "nested",
+    "loops",
+    "range",
+    "items",
+    "length",
+    "empty",
+    "mutable",
+    "sequence",
+    "element",
+    "position",
+    "reverse",
+    "count",
+]
 
 
 def long_answer_with_code() -> str:
