@@ -155,10 +155,7 @@ async def cmd_forget_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    import sqlite3
-
-    from bot.ledger.schema import SchemaError
-    from bot.ledger.store import LedgerError
+    from bot.ledger.store import STORAGE_ERRORS
     from bot.service.runner import run_service
 
     started = time.perf_counter()
@@ -174,7 +171,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 log.warning("no platform credentials (DISCORD_TOKEN, SLACK_*): serving the console")
                 adapters = [ConsoleAdapter(banner=HELP)]
             return await run_service(app, adapters, started=started)
-    except (ConfigError, LedgerError, SchemaError, sqlite3.DatabaseError, OSError) as exc:
+    except (ConfigError, OSError, *STORAGE_ERRORS) as exc:
         print(f"tutor: cannot start: {exc} (`tutor doctor` checks every part)", file=sys.stderr)
         return 1
 
