@@ -15,8 +15,7 @@ from typing import Any
 
 from bot.app import BotApp, doctor_probes
 from bot.cli import evaluation as cli_router
-from bot.config import ConfigError, Settings, load_config
-from bot.digests.windows import PERIODS
+from bot.config import PERIODS, ConfigError, Settings, load_config
 from bot.events import IncomingMessage, Reply
 
 log = logging.getLogger("tutor")
