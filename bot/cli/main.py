@@ -72,20 +72,23 @@ async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
             print(f"tutor ask: cannot read {args.jsonl}: {exc.strerror or exc}", file=sys.stderr)
             return 2
         async with BotApp(settings) as app:
-            status = await ask_lines(app, args, lines, mode)
-            report_failures(app, settings)
-        return status
-    async with BotApp(settings) as app:
-        reply = await app.tutor.handle(ask_message(args, args.text))
-        report_failures(app, settings)
-    if args.json:
-        print(json.dumps(reply_json(reply, mode), ensure_ascii=False))
+            code = await ask_lines(app, args, lines, mode)
+            failed = failure_status(app, settings)
     else:
-        from adapters.console import render_footer
+        async with BotApp(settings) as app:
+            reply = await app.tutor.handle(ask_message(args, args.text))
+            failed = failure_status(app, settings)
+        if args.json:
+            print(json.dumps(reply_json(reply, mode), ensure_ascii=False))
+        else:
+            from adapters.console import render_footer
 
-        print(reply.text)
-        print(render_footer(reply))
-    return 0 if reply.outcome != "failed" else 1
+            print(reply.text)
+            print(render_footer(reply))
+        code = 0 if reply.outcome != "failed" else 1
+    if failed:
+        print(f"tutor: {failed}", file=sys.stderr)  # instead of log lines: they are in the file
+    return code
 
 
 def read_jsonl(path: str) -> list[bytes]:
@@ -357,14 +360,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    level = logging.getLogger().level
     handlers = setup_logging(settings, args)
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))
     except KeyboardInterrupt:
         print("\nBye!", file=sys.stderr)
         return 0
-    finally:
-        remove_logging(handlers)  # main() may run inside another program (a test)
+    finally:  # main() may run inside another program (a test): leave its logging as it was
+        remove_logging(handlers)
+        logging.getLogger().setLevel(level)
 
 
 def setup_logging(settings: Settings, args: argparse.Namespace) -> list[logging.Handler]:
@@ -402,11 +407,6 @@ def failure_status(app: BotApp, settings: Settings) -> str | None:
     if not failed:
         return None
     return f"unavailable: {'; '.join(failed)}. Details: {log_file(settings.data_dir)}"
-
-
-def report_failures(app: BotApp, settings: Settings) -> None:
-    if status := failure_status(app, settings):
-        print(f"tutor: {status}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -198,6 +198,6 @@ async def test_verbose_ask_also_logs_to_stderr(config, capsys):
 
 async def test_main_leaves_the_callers_logging_as_it_found_it(config, capsys):
     root = logging.getLogger()
-    before = list(root.handlers)
-    await run(capsys, "--config", config(), "ask", "--json", "What is a list?")
-    assert root.handlers == before
+    before = (list(root.handlers), root.level)
+    await run(capsys, "--config", config(), "-v", "ask", "--json", "What is a list?")
+    assert (root.handlers, root.level) == before
