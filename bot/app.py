@@ -270,17 +270,9 @@ def index_probe(settings: Settings) -> Probe | None:
 
 def doctor_probes(settings: Settings) -> list[tuple[str, Probe]]:
     """Every check ``tutor doctor`` runs, from the settings alone (nothing is opened)."""
-    from functools import partial
+    from bot.doctor.checks import probes
 
-    from bot.doctor import checks
-    from bot.doctor.report import check_index
-
-    probes: list[tuple[str, Probe]] = [
-        ("config", partial(checks.config_checks, settings)),
-        ("ollama", partial(checks.ollama_checks, settings)),
-        ("embedded", partial(checks.embedded_checks, settings)),
-        ("openai", partial(checks.openai_checks, settings)),
-    ]
+    platforms: list[tuple[str, Probe]] = []
     secrets, environ = settings.secrets, settings.environ
     if secrets.discord_token is not None:
         token = secrets.discord_token.get_secret_value()
@@ -294,7 +286,7 @@ def doctor_probes(settings: Settings) -> list[tuple[str, Probe]]:
                 message_content=settings.discord.message_content,
             )
 
-        probes.append(("discord", discord))
+        platforms.append(("discord", discord))
     if secrets.slack_bot_token is not None:
         bot_token = secrets.slack_bot_token.get_secret_value()
         app_token, signing = secrets.slack_app_token, secrets.slack_signing_secret
@@ -310,11 +302,5 @@ def doctor_probes(settings: Settings) -> list[tuple[str, Probe]]:
                 mode=settings.slack.mode,
             )
 
-        probes.append(("slack", slack))
-    probes += [
-        ("course index", partial(check_index, index_probe(settings))),
-        ("ledger", partial(checks.ledger_checks, settings)),
-        ("disk", partial(checks.disk_checks, settings)),
-        ("hardware", partial(checks.hardware_checks, settings)),
-    ]
-    return probes
+        platforms.append(("slack", slack))
+    return probes(settings, platforms=platforms, index=index_probe(settings))

@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -237,6 +237,7 @@ class LedgerSection(_Strict):
 
 
 Period = Literal["day", "week", "month"]
+PERIODS: tuple[Period, ...] = get_args(Period)  # the spans a digest or `/tutor cost` covers
 
 
 class DigestSchedule(_Strict):

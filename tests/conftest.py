@@ -8,6 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from bot.config import Settings, load_config
 
@@ -30,8 +32,16 @@ def _is_loopback(name: str) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     socket.getaddrinfo = _loopback_only  # type: ignore[assignment]
+    # Property tests judge outcomes, never speed: no per-example deadline, and no failing
+    # because drawing examples was slow on a busy machine.
+    hypothesis_settings.register_profile(
+        "loaded-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    hypothesis_settings.load_profile("loaded-machine")
 
 
+# Timeouts catch hangs only: CI is a loaded 2-core machine. A test of a timeout that must
+# fire makes one model ``impatient`` and pairs it with a far end slower than that.
 TEST_CONFIG = """
 [tutor]
 data_dir = "data"
@@ -43,20 +53,20 @@ system_prompt = "You are a test tutor."
 [models.local]
 provider = "ollama"
 model = "llama3.2:3b"
-first_token_timeout_s = 0.5
-timeout_s = 2.0
+first_token_timeout_s = 30.0
+timeout_s = 60.0
 
 [models.tiny]
 provider = "embedded"
 model = "smollm2-135m"
-first_token_timeout_s = 0.5
-timeout_s = 2.0
+first_token_timeout_s = 30.0
+timeout_s = 60.0
 
 [models.cloud]
 provider = "openai"
 model = "gpt-4o-mini"
-first_token_timeout_s = 0.5
-timeout_s = 2.0
+first_token_timeout_s = 30.0
+timeout_s = 60.0
 
 [roles]
 default = "local"
@@ -75,7 +85,17 @@ breaker_cooldown_s = 30
 
 [prices.models]
 "gpt-4o-mini" = { input = 0.15, output = 0.60 }
+
+[ledger]
+max_wait_ms = 60000
 """
+
+
+def impatient(settings: Settings, model: str, first_token_s: float = 0.5) -> Settings:
+    """A copy of ``settings`` whose ``model`` gives up on its first token after
+    ``first_token_s`` (the other models keep their patient timeouts)."""
+    config = settings.models[model].model_copy(update={"first_token_timeout_s": first_token_s})
+    return settings.model_copy(update={"models": {**settings.models, model: config}})
 
 
 def write_config(tmp_path: Path, text: str = TEST_CONFIG) -> Path:

@@ -15,6 +15,7 @@ from typing import Any
 from adapters.slack.bot import SlackAdapter, SlackOptions
 from bot.events import Citation, CommandRequest, CommandResult, IncomingMessage, Reply
 from bot.ports import Preferences, ReplySink
+from tests.loopback import PATIENCE_S
 from tests.loopback.slack_server import APP_TOKEN, BOT_TOKEN, SlackServer
 
 SIGNING_SECRET = "loopback-signing-secret"
@@ -138,7 +139,7 @@ def loopback_options(server: SlackServer, **overrides: Any) -> SlackOptions:
         update_interval_s=0.0,
         rate_per_minute=600,
         rate_burst=50,
-        shutdown_grace_s=5,
+        shutdown_grace_s=PATIENCE_S,  # answers in progress at stop() finish, however slowly
     )
     return replace(options, **overrides)
 

@@ -54,7 +54,7 @@ def test_secrets_come_from_environment_and_never_show_in_repr(config_path):
 
 
 def test_wrong_type_names_file_key_and_line(tmp_path):
-    text = TEST_CONFIG.replace("timeout_s = 2.0\n", 'timeout_s = "soon"\n', 1)
+    text = TEST_CONFIG.replace("timeout_s = 60.0\n", 'timeout_s = "soon"\n', 1)
     path = write_config(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         load_config(path, {})

@@ -113,6 +113,29 @@ def under(path: Path, package: str) -> bool:
     return rel(path).startswith(package + "/")
 
 
+@pytest.mark.parametrize("path", modules("bot"), ids=rel)
+def test_provider_sdks_are_imported_only_under_models(path):
+    if under(path, "bot/models"):
+        pytest.skip("the providers' own package")
+    bad = {i for i in imports_of(path) if top(i) in PROVIDER_SDKS}
+    assert not bad, f"{rel(path)} imports {bad}"
+
+
+@pytest.mark.parametrize("path", modules("bot"), ids=rel)
+def test_sql_lives_only_under_the_ledger(path):
+    if under(path, "bot/ledger"):
+        pytest.skip("the ledger's own package")
+    bad = {i for i in imports_of(path) if top(i) in SQL_DRIVERS}
+    statements = [
+        node.value[:40]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and SQL_STATEMENT.match(node.value)
+    ]
+    assert not bad and not statements, f"{rel(path)}: drivers {bad}, SQL {statements}"
+
+
 @pytest.mark.parametrize("path", modules("bot/core"), ids=rel)
 def test_core_never_imports_the_service_or_the_composition_root(path):
     outer = ("bot.service", "bot.cli", "bot.app", "bot.digests", "bot.doctor")

@@ -15,14 +15,18 @@ from typing import Any
 
 from bot.app import BotApp, doctor_probes
 from bot.cli import evaluation as cli_router
-from bot.config import ConfigError, Settings, load_config
-from bot.digests.windows import PERIODS
+from bot.config import PERIODS, ConfigError, Settings, load_config
 from bot.events import IncomingMessage, Reply
+from bot.service.logs import configure_logging, log_file, remove_logging
 
 log = logging.getLogger("tutor")
 
 
-def reply_json(reply: Reply) -> dict[str, Any]:
+ASK_MODES = ("guide", "answer")
+DEFAULT_MODE = "guide"  # the tutor teaches rather than hands out solutions
+
+
+def reply_json(reply: Reply, mode: str = DEFAULT_MODE) -> dict[str, Any]:
     """The ``tutor ask --json`` object, exactly as the CLI contract gives it."""
     return {
         "answer": reply.text,
@@ -39,23 +43,102 @@ def reply_json(reply: Reply) -> dict[str, Any]:
             "cost_usd": reply.usage.cost_usd,
         },
         "latency_ms": round(reply.latency_ms, 1),
+        "mode": mode,
     }
 
 
-async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
-    async with BotApp(settings) as app:
-        msg = IncomingMessage(
-            text=args.text, user=args.user, channel="cli", platform="cli", tier=args.tier
-        )
-        reply = await app.tutor.handle(msg)
-    if args.json:
-        print(json.dumps(reply_json(reply), ensure_ascii=False))
-    else:
-        from adapters.console import render_footer
+def ask_message(
+    args: argparse.Namespace, text: str, conversation: str | None = None
+) -> IncomingMessage:
+    return IncomingMessage(
+        text=text,
+        user=args.user,
+        channel="cli",
+        platform="cli",
+        conversation=conversation,
+        tier=args.tier,
+    )
 
-        print(reply.text)
-        print(render_footer(reply))
-    return 0 if reply.outcome != "failed" else 1
+
+async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
+    if (args.text is None) == (args.jsonl is None):
+        print("tutor ask: give TEXT or --jsonl FILE (one of them)", file=sys.stderr)
+        return 2
+    mode = args.mode or DEFAULT_MODE
+    if args.jsonl is not None:
+        try:
+            lines = await asyncio.to_thread(read_jsonl, args.jsonl)
+        except OSError as exc:
+            print(f"tutor ask: cannot read {args.jsonl}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        async with BotApp(settings) as app:
+            code = await ask_lines(app, args, lines, mode)
+            failed = failure_status(app, settings)
+    else:
+        async with BotApp(settings) as app:
+            reply = await app.tutor.handle(ask_message(args, args.text))
+            failed = failure_status(app, settings)
+        if args.json:
+            print(json.dumps(reply_json(reply, mode), ensure_ascii=False))
+        else:
+            from adapters.console import render_footer
+
+            print(reply.text)
+            print(render_footer(reply))
+        code = 0 if reply.outcome != "failed" else 1
+    if failed:
+        print(f"tutor: {failed}", file=sys.stderr)  # instead of log lines: they are in the file
+    return code
+
+
+def read_jsonl(path: str) -> list[bytes]:
+    """The lines of ``path`` ("-": standard input), undecoded: a bad line is reported on
+    its own line, not for the whole file."""
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    lines = data.split(b"\n")
+    if lines and not lines[-1].strip():
+        lines.pop()  # the newline ending the last line
+    return lines
+
+
+def question_of(raw: bytes, number: int) -> str:
+    """The ``text`` of one ``--jsonl`` line; raises ValueError saying why it is not one."""
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"line {number}: not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"line {number}: not JSON ({exc.msg})") from None
+    text = obj.get("text") if isinstance(obj, dict) else None
+    if not isinstance(text, str):
+        raise ValueError(f'line {number}: expected an object with a "text" string')
+    return text
+
+
+async def ask_lines(
+    app: BotApp, args: argparse.Namespace, lines: Sequence[bytes], mode: str
+) -> int:
+    """Answer each non-empty line's question, in order, printing one object per line.
+
+    Each question is its own conversation (no history from the lines before), as if
+    asked with ``tutor ask --json``; the models and the index load once for all.
+    A line that is not a question gets ``{"line", "error"}`` in its place.
+    """
+    status = 0
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            text = question_of(line, number)
+        except ValueError as exc:
+            print(json.dumps({"line": number, "error": str(exc)}), flush=True)
+            status = 1
+            continue
+        reply = await app.tutor.handle(ask_message(args, text, f"jsonl-{number}"))
+        print(json.dumps(reply_json(reply, mode), ensure_ascii=False), flush=True)
+        if reply.outcome == "failed":
+            status = 1
+    return status
 
 
 async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
@@ -65,6 +148,10 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
         tier = args.tier or settings.routing.default_tier
         print(f"Loading models for tier {tier}: {' -> '.join(settings.chain(tier))} ...")
         await app.warm(tier)
+        if status := failure_status(app, settings):
+            print(f"({status})")
+        if app.knowledge is not None and app.tutor.retriever is None:
+            print(f"(answering without course material: {app.knowledge.problem})")
         console = ConsoleAdapter(user=args.user, tier=args.tier, banner=HELP)
         await app.start_digests([console])
         await console.run(app.tutor.handle)
@@ -155,10 +242,7 @@ async def cmd_forget_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    import sqlite3
-
-    from bot.ledger.schema import SchemaError
-    from bot.ledger.store import LedgerError
+    from bot.ledger.store import STORAGE_ERRORS
     from bot.service.runner import run_service
 
     started = time.perf_counter()
@@ -174,7 +258,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 log.warning("no platform credentials (DISCORD_TOKEN, SLACK_*): serving the console")
                 adapters = [ConsoleAdapter(banner=HELP)]
             return await run_service(app, adapters, started=started)
-    except (ConfigError, LedgerError, SchemaError, sqlite3.DatabaseError, OSError) as exc:
+    except (ConfigError, OSError, *STORAGE_ERRORS) as exc:
         print(f"tutor: cannot start: {exc} (`tutor doctor` checks every part)", file=sys.stderr)
         return 1
 
@@ -218,10 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--tier", default=None)
 
     ask = sub.add_parser("ask", help="one question through the whole pipeline")
-    ask.add_argument("text")
+    ask.add_argument("text", nargs="?", help="the question")
     ask.add_argument("--user", default="cli-user")
     ask.add_argument("--tier", default=None)
+    ask.add_argument("--mode", choices=ASK_MODES, default=None, help="teaching mode (guide)")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument(
+        "--jsonl", metavar="FILE", help='one {"text": ...} per line ("-": stdin); one object each'
+    )
 
     ingest = sub.add_parser("ingest", help="index course material (incremental)")
     ingest.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (course_dir)")
@@ -266,24 +354,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"tutor: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings, args)
     if getattr(args, "tier", None) and args.tier not in settings.tiers:
         print(
             f"tutor: unknown tier {args.tier!r} (one of {', '.join(settings.tiers)})",
             file=sys.stderr,
         )
         return 2
+    level = logging.getLogger().level
+    handlers = setup_logging(settings, args)
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))
     except KeyboardInterrupt:
         print("\nBye!", file=sys.stderr)
         return 0
+    finally:  # main() may run inside another program (a test): leave its logging as it was
+        remove_logging(handlers)
+        logging.getLogger().setLevel(level)
 
 
-def setup_logging(settings: Settings, args: argparse.Namespace) -> None:
-    """-v/-vv, else ``[service] log_level`` for ``run`` and warnings for the rest."""
-    from bot.service.logs import configure_logging
-
+def setup_logging(settings: Settings, args: argparse.Namespace) -> list[logging.Handler]:
+    """``tutor run`` logs to stderr at ``[service] log_level`` (or -v/-vv): a service's
+    supervisor reads it. Every other command logs warnings (-v: info, -vv: debug) to the
+    log file in the data folder, and to stderr only with -v, so that a chat or a
+    ``--json`` answer never has log lines in it.
+    """
     if args.verbose:
         level: int | str = logging.DEBUG if args.verbose > 1 else logging.INFO
     else:
@@ -293,9 +387,26 @@ def setup_logging(settings: Settings, args: argparse.Namespace) -> None:
         for value in settings.secrets.model_dump().values()
         if value is not None
     ]
-    configure_logging(
-        level=level, fmt=args.log_format or settings.service.log_format, secrets=secrets
+    service = args.command == "run"
+    return configure_logging(
+        level=level,
+        fmt=args.log_format or settings.service.log_format,
+        secrets=secrets,
+        console=service or bool(args.verbose),
+        file=None if service else log_file(settings.data_dir),
     )
+
+
+def failure_status(app: BotApp, settings: Settings) -> str | None:
+    """One line naming each model that is failing, and where the details are logged."""
+    failed = [
+        error if error.startswith(f"{name}:") else f"{name}: {error}"
+        for name, health in app.registry.health().items()
+        if not health.healthy and (error := health.last_error or "failed")
+    ]
+    if not failed:
+        return None
+    return f"unavailable: {'; '.join(failed)}. Details: {log_file(settings.data_dir)}"
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from bot.config import Period
 from bot.digests.compute import Digest
 from bot.digests.service import Digests
 from bot.digests.text import fmt_money, fmt_ms, fmt_share
+from bot.ledger import queries
 from bot.ledger.schema import QUARTER_S
 from bot.ledger.store import Ledger
 
@@ -30,22 +31,20 @@ async def stats_tables(ledger: Ledger, digests: Digests, period: Period) -> list
 
 
 async def _overview(ledger: Ledger, digests: Digests) -> Table:
-    (rows, first, last, with_text), = await ledger.query(
-        "SELECT count(*), min(at), max(at), count(text) FROM interactions"
-    )  # fmt: skip
-    (learners,), = await ledger.query("SELECT count(*) FROM learners")  # fmt: skip
-    (version,), = await ledger.query("PRAGMA user_version")  # fmt: skip
+    info = await queries.overview(ledger)
     size = sum(p.stat().st_size for p in ledger.path.parent.glob(ledger.path.name + "*"))
     table = Table(title="Ledger", show_header=False)
     table.add_column("", style="bold")
     table.add_column("", overflow="fold")
-    table.add_row("file", f"{ledger.path} ({size / 1e6:.1f} MB, schema v{version})")
-    table.add_row("interactions", f"{rows:,}")
-    table.add_row("learners", f"{learners:,}")
-    table.add_row("first / last", f"{_when(first, digests)} / {_when(last, digests)}")
+    table.add_row("file", f"{ledger.path} ({size / 1e6:.1f} MB, schema v{info.schema_version})")
+    table.add_row("interactions", f"{info.interactions:,}")
+    table.add_row("learners", f"{info.learners:,}")
+    table.add_row(
+        "first / last", f"{_when(info.first_at, digests)} / {_when(info.last_at, digests)}"
+    )
     days = ledger.settings.ledger.text_retention_days
     kept = f"kept {days} days" if days else "not stored"
-    table.add_row("with message text", f"{with_text:,} ({kept})")
+    table.add_row("with message text", f"{info.with_text:,} ({kept})")
     return table
 
 
@@ -84,14 +83,10 @@ def _reasons(digest: Digest) -> Table:
 
 
 async def _models(ledger: Ledger, digest: Digest) -> Table:
-    rows = await ledger.query(
-        "SELECT model, route, sum(questions), sum(input_tokens), sum(output_tokens),"
-        " total(cost_usd), sum(unknown_cost) FROM usage_q WHERE q >= ? AND q < ?"
-        " GROUP BY 1, 2 ORDER BY 3 DESC",
-        [
-            math.floor(digest.window.start_ts / QUARTER_S),
-            math.ceil(digest.window.end_ts / QUARTER_S),
-        ],
+    rows = await queries.usage_by_model(
+        ledger,
+        math.floor(digest.window.start_ts / QUARTER_S),
+        math.ceil(digest.window.end_ts / QUARTER_S),
     )
     table = Table(title="Per model, same period", **COMPACT)
     for name in ("model", "route", "messages", "input tokens", "output tokens", "cost"):
@@ -104,10 +99,7 @@ async def _models(ledger: Ledger, digest: Digest) -> Table:
 
 
 async def _posts(ledger: Ledger, digests: Digests) -> Table:
-    rows = await ledger.query(
-        "SELECT period_key, target, status, coalesce(posted_at, claimed_at), error"
-        " FROM digest_posts ORDER BY claimed_at DESC LIMIT 10"
-    )
+    rows = await queries.latest_digest_posts(ledger, limit=10)
     table = Table(title="Latest digest posts", **COMPACT)
     for name in ("period", "target", "status", "when", "error"):
         table.add_column(name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.config import Settings
+from bot.config import PERIODS, Settings
 from bot.core.tutor import Tutor
 from bot.events import CommandRequest, CommandResult
 from bot.models.registry import ModelRegistry
@@ -19,7 +19,6 @@ from bot.ports import PreferenceStore
 log = logging.getLogger(__name__)
 
 MODERATOR_ONLY = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"})
-PERIODS = ("day", "week", "month")
 
 # Hooks supplied by other parts (the digest, the course index); None until wired.
 CostHook = Callable[[CommandRequest, str], Awaitable[CommandResult]]

@@ -9,27 +9,24 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.config import Settings
 from bot.core.privacy import Redactor
 
 
-class _Queryable(Protocol):
-    async def query(self, sql: str, params: Any = ...) -> list[tuple[Any, ...]]: ...
+class _Escalations(Protocol):
+    async def escalated_answers(self, since: float = ...) -> Sequence[tuple[str, str]]: ...
 
 
 async def export_finetune(
-    settings: Settings, ledger: _Queryable, out: Path, *, since_days: float | None = None
+    settings: Settings, ledger: _Escalations, out: Path, *, since_days: float | None = None
 ) -> int:
     """Write one ``{"messages": [system, user, assistant]}`` line per escalation; the count."""
     since = time.time() - since_days * 86_400 if since_days else 0.0
-    rows = await ledger.query(
-        "SELECT text, answer FROM interactions WHERE route = 'cloud' AND outcome != 'failed'"
-        " AND text IS NOT NULL AND answer IS NOT NULL AND at >= ? ORDER BY at",
-        (since,),
-    )
+    rows = await ledger.escalated_answers(since)
     redactor = Redactor(settings.privacy)
     system = settings.tutor.system_prompt.strip()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,28 +23,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from bot.config import Settings
 from bot.digests.windows import Window, month_start
-from bot.ledger.schema import DAY_S, QUARTER_S, bucket_ms
+from bot.ledger import queries
+from bot.ledger.queries import Scope
+from bot.ledger.schema import QUARTER_S, bucket_ms
 from bot.ledger.store import NO_MODEL, Ledger
-
-QUARTERS_PER_DAY = DAY_S // QUARTER_S
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Limits a digest to one workspace (a Discord guild, a Slack workspace)."""
-
-    platform: str
-    workspace: str | None
-
-    def sql(self, prefix: str = "") -> tuple[str, list[Any]]:
-        return (
-            f" AND {prefix}platform = ? AND {prefix}workspace = ?",
-            [self.platform, self.workspace or ""],
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +201,6 @@ class DigestBuilder:
     ) -> tuple[dict[str, _Acc], Series]:
         q0 = math.floor(window.start_ts / QUARTER_S)
         q1 = math.ceil(window.end_ts / QUARTER_S)
-        where, params = scope.sql() if scope else ("", [])
         accs: defaultdict[str, _Acc] = defaultdict(_Acc)
         edges = window.buckets() if chart else [window.start_ts, window.end_ts]
         slots = len(edges) - 1
@@ -225,19 +209,10 @@ class DigestBuilder:
         local: defaultdict[str, list[int]] = defaultdict(lambda: [0] * slots)
 
         usage, reasons, latency, learners = await asyncio.gather(
-            self.ledger.query(
-                "SELECT q, tier, model, route, outcome, sum(questions), total(cost_usd),"
-                " sum(unknown_cost), total(saved_usd), sum(unknown_saved)"
-                f" FROM usage_q WHERE q >= ? AND q < ?{where} GROUP BY 1, 2, 3, 4, 5",
-                [q0, q1, *params],
-            ),
-            self.ledger.query(
-                "SELECT tier, reason, sum(n) FROM reasons_q"
-                f" WHERE q >= ? AND q < ?{where} GROUP BY 1, 2",
-                [q0, q1, *params],
-            ),
-            self._latency(q0, q1, where, params),
-            self._learners(window, q0, q1, scope),
+            queries.usage(self.ledger, q0, q1, scope),
+            queries.escalation_reasons(self.ledger, q0, q1, scope),
+            queries.latency_histogram(self.ledger, q0, q1, scope),
+            queries.active_learners(self.ledger, window.start_ts, window.end_ts, q0, q1, scope),
         )
         for q, tier, model, route, outcome, n, cost, unknown, saved, unsaved in usage:
             acc = accs[tier]
@@ -272,45 +247,6 @@ class DigestBuilder:
         )
         return dict(accs), series
 
-    async def _latency(
-        self, q0: int, q1: int, where: str, params: list[Any]
-    ) -> list[tuple[Any, ...]]:
-        """Whole UTC days from the daily histogram, the ragged ends from the 15-minute one."""
-        d0 = -(-q0 // QUARTERS_PER_DAY)
-        d1 = q1 // QUARTERS_PER_DAY
-        if d0 >= d1:
-            d0 = d1 = 0
-            spans = [(q0, q1), (0, 0)]
-        else:
-            spans = [(q0, d0 * QUARTERS_PER_DAY), (d1 * QUARTERS_PER_DAY, q1)]
-        quarter = f"SELECT tier, bucket, n FROM latency_q WHERE q >= ? AND q < ?{where}"
-        return await self.ledger.query(
-            "SELECT tier, bucket, sum(n) FROM ("
-            f"SELECT tier, bucket, n FROM latency_d WHERE day >= ? AND day < ?{where}"
-            f" UNION ALL {quarter} UNION ALL {quarter}) GROUP BY 1, 2",
-            [d0, d1, *params, *spans[0], *params, *spans[1], *params],
-        )
-
-    async def _learners(
-        self, window: Window, q0: int, q1: int, scope: Scope | None
-    ) -> list[tuple[Any, ...]]:
-        """(tier, learner id) for each learner with a message in the window, per tier.
-
-        One index probe per learner active around the window and tier, so it costs the
-        same however many messages each learner sent.
-        """
-        where, params = scope.sql() if scope else ("", [])
-        where_l, params_l = scope.sql("l.") if scope else ("", [])
-        span = [window.start_ts, window.end_ts]
-        return await self.ledger.query(
-            "SELECT t.tier, l.id FROM learners AS l,"
-            f" (SELECT DISTINCT tier FROM usage_q WHERE q >= ? AND q < ?{where}) AS t"
-            f" WHERE l.last_at >= ? AND l.first_at < ?{where_l} AND EXISTS (SELECT 1"
-            " FROM interactions AS i WHERE i.platform = l.platform AND i.workspace = l.workspace"
-            " AND i.user = l.user AND i.tier = t.tier AND i.at >= ? AND i.at < ?)",
-            [q0, q1, *params, *span, *params_l, *span],
-        )
-
     async def _budgets(
         self, window: Window, previous: Window
     ) -> dict[str, tuple[BudgetUse, BudgetUse]]:
@@ -335,10 +271,8 @@ class DigestBuilder:
     async def _month_spend(self, window: Window) -> dict[str, tuple[float, int]]:
         """Cloud spend per tier from the start of the month to the window's end."""
         start = month_start(window.end - timedelta(microseconds=1)).timestamp()
-        rows = await self.ledger.query(
-            "SELECT tier, total(cost_usd), sum(unknown_cost) FROM usage_q"
-            " WHERE q >= ? AND q < ? GROUP BY 1",
-            [math.floor(start / QUARTER_S), math.ceil(window.end_ts / QUARTER_S)],
+        rows = await queries.spend_by_tier(
+            self.ledger, math.floor(start / QUARTER_S), math.ceil(window.end_ts / QUARTER_S)
         )
         return {tier: (spent, unknown) for tier, spent, unknown in rows}
 

@@ -31,6 +31,7 @@ from bot.digests.compute import Scope
 from bot.digests.service import Digests, target_scope, utc_now
 from bot.digests.windows import Window, complete_window
 from bot.events import Attachment, Outbound
+from bot.ledger import queries
 from bot.ledger.store import Ledger
 from bot.ports import Adapter
 
@@ -245,29 +246,18 @@ class DigestScheduler:
 
     async def _claim(self, period_key: str, target: str) -> bool:
         now = self.clock().timestamp()
-        (count,) = await self.ledger.write(
-            (
-                "INSERT INTO digest_posts (period_key, target, status, run_id, claimed_at)"
-                " VALUES (?, ?, 'pending', ?, ?) ON CONFLICT (period_key, target) DO UPDATE"
-                " SET status = 'pending', run_id = excluded.run_id,"
-                " claimed_at = excluded.claimed_at, error = NULL"
-                " WHERE status = 'failed' OR (status = 'pending' AND claimed_at < ?)",
-                (period_key, target, self.run_id, now, now - STALE_CLAIM_S),
-            )
+        return await queries.claim_digest_post(
+            self.ledger, period_key, target, self.run_id, now, now - STALE_CLAIM_S
         )
-        return count == 1
 
     async def _mark(
         self, period_key: str, target: str, status: str, *, text: str | None = None,
         error: str | None = None,
     ) -> None:  # fmt: skip
-        await self.ledger.write(
-            (
-                "UPDATE digest_posts SET status = ?, posted_at = ?, text = ?, error = ?"
-                " WHERE period_key = ? AND target = ? AND run_id = ?",
-                (status, self.clock().timestamp(), text, error, period_key, target, self.run_id),
-            )
-        )
+        await queries.mark_digest_post(
+            self.ledger, period_key, target, self.run_id, status, self.clock().timestamp(),
+            text=text, error=error,
+        )  # fmt: skip
 
     def _retry_later(self, index: int, fire: datetime) -> None:
         at = self.clock() + timedelta(minutes=self.config.retry_minutes)

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from bot.config import Period
 from bot.ledger.schema import QUARTER_S
 
-PERIODS: tuple[Period, ...] = ("day", "week", "month")
 ROLLING_DAYS = {"day": 1, "week": 7, "month": 30}
 
 

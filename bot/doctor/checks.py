@@ -1,35 +1,51 @@
-"""The core's checks for ``tutor doctor``: models, the ledger, disk, hardware.
+"""``tutor doctor``'s checks: each part's own, composed, plus config, disk and hardware.
 
-Each function is a Probe body: it takes the settings, returns CheckResults, and turns
-every problem it can name into a ``warn`` or ``fail`` with the command that fixes it.
-Platform checks (tokens, intents, scopes) live with their adapters.
+Each check function is a Probe body: it takes the settings, returns CheckResults, and
+turns every problem it can name into a ``warn`` or ``fail`` with the command that fixes
+it. Each provider's check lives with the providers (``bot.models.health``), the ledger's
+with the ledger (``bot.ledger.health``), platform checks (tokens, intents, scopes) with
+their adapters; ``probes`` puts them in the order the doctor prints them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
 from collections.abc import Sequence
-from pathlib import Path
-from urllib.parse import urlsplit
+from functools import partial
 
-import aiosqlite
-import httpx
-import ollama
-import openai
-
-from bot.config import EmbeddedModel, OllamaModel, OpenAIModel, Settings
+from bot.config import OllamaModel, Settings
 from bot.doctor.hardware import GIB, Hardware, detect, model_size_b, suggest
-from bot.ledger.schema import LATEST
-from bot.models.ollama import DEFAULT_HOST
-from bot.models.openai import DEFAULT_BASE_URL
-from bot.ports import CheckResult, CheckStatus, ModelError
+from bot.doctor.report import check_index
+from bot.ledger.health import ledger_checks
+from bot.models.health import embedded_checks, ollama_checks, openai_checks
+from bot.ports import CheckResult, Probe
 
-NET_TIMEOUT_S = 5.0
-MIN_LOGPROBS_VERSION = (0, 12, 11)  # Ollama serves token logprobs from this version on
 DISK_FAIL_BYTES = 500 * 1024**2
 DISK_WARN_BYTES = 2 * GIB
+
+
+def probes(
+    settings: Settings,
+    *,
+    platforms: Sequence[tuple[str, Probe]] = (),
+    index: Probe | None = None,
+) -> list[tuple[str, Probe]]:
+    """Every check ``tutor doctor`` runs, in order: config, models, the ``platforms``'
+    checks (the composition root builds those), the course ``index``, storage, hardware.
+    Built from the settings alone: nothing is opened until a probe runs.
+    """
+    return [
+        ("config", partial(config_checks, settings)),
+        ("ollama", partial(ollama_checks, settings)),
+        ("embedded", partial(embedded_checks, settings)),
+        ("openai", partial(openai_checks, settings)),
+        *platforms,
+        ("course index", partial(check_index, index)),
+        ("ledger", partial(ledger_checks, settings)),
+        ("disk", partial(disk_checks, settings)),
+        ("hardware", partial(hardware_checks, settings)),
+    ]
 
 
 # --- config ------------------------------------------------------------------------------
@@ -56,288 +72,7 @@ async def config_checks(settings: Settings) -> list[CheckResult]:
     return [CheckResult("config", "pass", f"{settings.config_path}: {tiers}")]
 
 
-# --- Ollama ------------------------------------------------------------------------------
-
-
-async def ollama_checks(settings: Settings) -> list[CheckResult]:
-    """Each Ollama server: reachable, its version; each configured model: pulled."""
-    hosts: dict[str, list[str]] = {}
-    for name, config in settings.models.items():
-        if isinstance(config, OllamaModel):
-            host = normalise_host(config.host or settings.environ.get("OLLAMA_HOST"))
-            hosts.setdefault(host, []).append(name)
-    results: list[CheckResult] = []
-    for host, names in hosts.items():
-        results += await _ollama_host(settings, host, names)
-    return results
-
-
-async def _ollama_host(settings: Settings, host: str, names: list[str]) -> list[CheckResult]:
-    severity = _severity(settings, names)
-    try:
-        async with httpx.AsyncClient(base_url=host, timeout=NET_TIMEOUT_S) as http:
-            response = await http.get("/api/version")
-            response.raise_for_status()
-            version = str(response.json().get("version", "?"))
-        client = ollama.AsyncClient(host=host, timeout=NET_TIMEOUT_S)
-        try:
-            pulled = {m.model for m in (await client.list()).models if m.model}
-        finally:
-            await client.close()
-    except (httpx.HTTPError, ollama.ResponseError, ConnectionError, ValueError) as exc:
-        return [
-            CheckResult(
-                f"ollama {host}",
-                severity,
-                f"not reachable ({_reason(exc)}); {_fallback_note(settings, names)}",
-                "start it with `ollama serve` (or point OLLAMA_HOST / [models.*] host at it)",
-            )
-        ]
-    status: CheckStatus = "pass"
-    detail = f"Ollama {version} is up"
-    fix = ""
-    if _version(version) < MIN_LOGPROBS_VERSION:
-        status, detail = "warn", f"{detail}, but too old for token logprobs (0.12.11+)"
-        fix = "upgrade Ollama so the confidence gate can use logprobs"
-    results = [CheckResult(f"ollama {host}", status, detail, fix)]
-    for name in names:
-        model = settings.models[name].model
-        if _tagged(model) in {_tagged(p) for p in pulled}:
-            results.append(CheckResult(f"model {name}", "pass", f"{model} is pulled"))
-        else:
-            results.append(
-                CheckResult(
-                    f"model {name}",
-                    _severity(settings, [name]),
-                    f"{model} is not pulled on {host}; {_fallback_note(settings, [name])}",
-                    f"ollama pull {model}",
-                )
-            )
-    return results
-
-
-def normalise_host(host: str | None) -> str:
-    """An OLLAMA_HOST value as a URL (``0.0.0.0:11434`` -> ``http://0.0.0.0:11434``)."""
-    host = (host or DEFAULT_HOST).strip().rstrip("/")
-    if "://" not in host:
-        host = "http://" + host
-    parts = urlsplit(host)
-    if parts.port is None:
-        default = 443 if parts.scheme == "https" else 11434
-        host = f"{parts.scheme}://{parts.hostname}:{default}{parts.path}"
-    return host
-
-
-def _tagged(model: str) -> str:
-    return model if ":" in model else f"{model}:latest"
-
-
-def _version(text: str) -> tuple[int, ...]:
-    numbers = []
-    for part in text.split("-")[0].split("."):
-        if not part.isdigit():
-            break
-        numbers.append(int(part))
-    return tuple(numbers) or (0,)
-
-
-def _severity(settings: Settings, names: Sequence[str]) -> CheckStatus:
-    """``fail`` if some tier would be left without a local model, else ``warn``."""
-    return "warn" if _fallbacks(settings, names) is not None else "fail"
-
-
-def _fallbacks(settings: Settings, names: Sequence[str]) -> list[str] | None:
-    """Local models the affected tiers fall back on, or None if one has none."""
-    others: list[str] = []
-    for tier in settings.tiers:
-        chain = settings.chain(tier)
-        if not set(names) & set(chain):
-            continue
-        rest = [n for n in chain if n not in names and settings.is_local(n)]
-        if not rest:
-            return None
-        others += [n for n in rest if n not in others]
-    return others
-
-
-def _fallback_note(settings: Settings, names: Sequence[str]) -> str:
-    others = _fallbacks(settings, names)
-    if others is None:
-        return "some tier has no other local model, so its learners get no local answer"
-    if not others:
-        return "no tier uses it"
-    return f"answers fall back to {', '.join(others)}"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, httpx.ConnectError | ConnectionError):
-        return "connection refused"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    return str(exc) or type(exc).__name__
-
-
-# --- embedded ----------------------------------------------------------------------------
-
-
-async def embedded_checks(settings: Settings) -> list[CheckResult]:
-    """Each embedded model: llama-cpp-python installed and its GGUF file present."""
-    from bot.models.embedded import bundled_model_path
-
-    results = []
-    for name, config in settings.models.items():
-        if not isinstance(config, EmbeddedModel):
-            continue
-        check = f"model {name}"
-        if importlib.util.find_spec("llama_cpp") is None:
-            results.append(
-                CheckResult(
-                    check,
-                    "fail",
-                    "llama-cpp-python is not installed",
-                    "pip install 'tutor-bot[embedded]'",
-                )
-            )
-            continue
-        try:
-            path = Path(config.path) if config.path else bundled_model_path(config.model)
-        except ModelError as exc:
-            results.append(CheckResult(check, "fail", exc.message, exc.hint or ""))
-            continue
-        if not path.is_file():
-            results.append(
-                CheckResult(check, "fail", f"no GGUF file at {path}", "fix [models.*] path")
-            )
-            continue
-        size = path.stat().st_size / 1024**2
-        results.append(CheckResult(check, "pass", f"{path.name} ({size:.0f} MB), llama.cpp ready"))
-    return results
-
-
-# --- OpenAI ------------------------------------------------------------------------------
-
-
-async def openai_checks(settings: Settings) -> list[CheckResult]:
-    """The API key, with one cheap call (models.list) per configured server."""
-    servers: dict[str, list[str]] = {}
-    for config in settings.models.values():
-        if isinstance(config, OpenAIModel):
-            servers.setdefault(config.base_url or DEFAULT_BASE_URL, []).append(config.model)
-    if not servers:
-        return []
-    key = settings.secrets.openai_api_key
-    if key is None:
-        return [
-            CheckResult(
-                "openai",
-                "warn",
-                "OPENAI_API_KEY is not set: questions that need the cloud are answered locally",
-                "export OPENAI_API_KEY=sk-... to enable the cloud models",
-            )
-        ]
-    results = []
-    for base_url, models in servers.items():
-        client = openai.AsyncOpenAI(
-            api_key=key.get_secret_value(), base_url=base_url, timeout=NET_TIMEOUT_S, max_retries=0
-        )
-        try:
-            listed = {m.id async for m in client.models.list()}
-        except openai.AuthenticationError:
-            results.append(
-                CheckResult(
-                    f"openai {base_url}",
-                    "fail",
-                    "the API key was refused",
-                    "create a key at https://platform.openai.com/api-keys and set OPENAI_API_KEY",
-                )
-            )
-            continue
-        except (openai.APIConnectionError, openai.APITimeoutError):
-            results.append(
-                CheckResult(
-                    f"openai {base_url}",
-                    "fail",
-                    "cannot reach the API: cloud answers will fall back to local models",
-                    "check the network, HTTPS_PROXY or [models.*] base_url",
-                )
-            )
-            continue
-        except openai.APIStatusError as exc:
-            results.append(
-                CheckResult(
-                    f"openai {base_url}",
-                    "warn",
-                    f"the API answered HTTP {exc.status_code} to models.list",
-                    "retry later; see https://status.openai.com",
-                )
-            )
-            continue
-        finally:
-            await client.close()
-        missing = [m for m in models if m not in listed]
-        if missing:
-            results.append(
-                CheckResult(
-                    f"openai {base_url}",
-                    "warn",
-                    f"the key works, but {', '.join(missing)} is not available to it",
-                    "pick a model the key may use in [models.*] model",
-                )
-            )
-        else:
-            results.append(
-                CheckResult(f"openai {base_url}", "pass", f"the key works ({', '.join(models)})")
-            )
-    return results
-
-
 # --- storage -----------------------------------------------------------------------------
-
-
-async def ledger_checks(settings: Settings) -> list[CheckResult]:
-    """The ledger: readable, ``PRAGMA integrity_check`` ok, schema version known."""
-    path = settings.data_dir / settings.ledger.file
-    if not path.exists():
-        return [CheckResult("ledger", "pass", f"{path} will be created on first start")]
-    aside = f"stop the bot, then `mv {path} {path}.broken` (a new ledger is created on start)"
-    try:
-        async with aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
-            async with db.execute("PRAGMA integrity_check") as cursor:
-                problems = [str(row[0]) for row in await cursor.fetchall()]
-            async with db.execute("PRAGMA user_version") as cursor:
-                row = await cursor.fetchone()
-            version = int(row[0]) if row else 0
-    except Exception as exc:  # sqlite3.DatabaseError and friends: not a database, unreadable
-        return [CheckResult("ledger", "fail", f"{path} cannot be read: {exc}", aside)]
-    if problems != ["ok"]:
-        shown = "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
-        return [
-            CheckResult(
-                "ledger",
-                "fail",
-                f"integrity_check found problems: {shown}",
-                f"recover with `sqlite3 {path} .recover | sqlite3 recovered.sqlite3`, or {aside}",
-            )
-        ]
-    if version > LATEST:
-        return [
-            CheckResult(
-                "ledger",
-                "fail",
-                f"schema version {version} is newer than this bot ({LATEST})",
-                "upgrade the bot, or point TUTOR_DATA_DIR at another folder",
-            )
-        ]
-    if version < LATEST:
-        return [
-            CheckResult(
-                "ledger",
-                "warn",
-                f"integrity ok; schema version {version} will be migrated to {LATEST} on start",
-                f"back it up first: `sqlite3 {path} '.backup {path}.bak'`",
-            )
-        ]
-    return [CheckResult("ledger", "pass", f"integrity ok, schema version {version} (latest)")]
 
 
 async def disk_checks(settings: Settings) -> list[CheckResult]:

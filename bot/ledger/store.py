@@ -36,10 +36,12 @@ import aiosqlite
 from bot.config import Settings
 from bot.core.pricing import Pricing
 from bot.events import valid_unicode
+from bot.ledger import queries
 from bot.ledger.preferences import SqlitePreferences
 from bot.ledger.schema import (
     DAY_S,
     QUARTER_S,
+    SchemaError,
     escalations,
     latency_bucket,
     migrate,
@@ -94,6 +96,11 @@ class LedgerError(Exception):
 
 class LedgerTimeout(LedgerError):
     """The row was not committed in time. It is still queued and will be written."""
+
+
+# What opening a ledger raises when its database cannot be used (unreadable, not a
+# database, a newer schema): for callers that report it rather than crash.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (LedgerError, SchemaError, sqlite3.DatabaseError)
 
 
 @dataclass(slots=True)
@@ -353,6 +360,10 @@ class Ledger:
             {tier: spent for tier, spent in tiers if spent},
             {(p, w, u): spent for p, w, u, spent in learners if spent},
         )
+
+    async def escalated_answers(self, since: float = 0.0) -> list[queries.Escalation]:
+        """Answered cloud escalations since ``since`` with their text kept (fine-tuning)."""
+        return await queries.escalated_answers(self, since)
 
     # --- the writer ---------------------------------------------------------------------------
 

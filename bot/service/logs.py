@@ -1,5 +1,8 @@
-"""Logging for a service: text or JSON lines, each with its message's correlation id,
-and never a secret.
+"""Logging: text or JSON lines, each with its message's correlation id, never a secret.
+
+``tutor run`` logs to stderr, for whatever supervises the service. The other commands
+log to a rotating file in the data folder (``logs/tutor.log``), and to stderr only when
+asked (``-v``): a chat or a ``--json`` answer never has log lines in it.
 
 The correlation id comes from a context variable (``bot.events.correlation_scope``) that
 the adapters and the Tutor set while they handle a message, so every line logged while
@@ -14,8 +17,10 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from bot.events import current_correlation_id
@@ -23,6 +28,10 @@ from bot.events import current_correlation_id
 LogFormat = Literal["text", "json"]
 REDACTED = "[redacted]"
 HANDLER_NAME = "tutor"
+FILE_HANDLER_NAME = "tutor-file"
+LOG_FILE = Path("logs") / "tutor.log"  # in the data folder
+LOG_FILE_BYTES = 5 * 1024**2
+LOG_FILE_BACKUPS = 3
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s: %(message)s"
 # Credentials recognisable by their shape, in case one that is not ours turns up in a log.
 TOKEN_SHAPES = re.compile(
@@ -99,27 +108,80 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+class _LogFile(RotatingFileHandler):
+    """A rotating log file whose folder is made on the first record (a command that logs
+    nothing leaves nothing behind). If the file cannot be written, says so once on
+    stderr and drops records rather than printing a traceback per record."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            path,
+            maxBytes=LOG_FILE_BYTES,
+            backupCount=LOG_FILE_BACKUPS,
+            encoding="utf-8",
+            delay=True,
+        )
+        self.broken = False
+
+    def _open(self) -> Any:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.broken:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.broken = True
+        error = sys.exc_info()[1]
+        print(f"tutor: cannot write the log file {self.baseFilename}: {error}", file=sys.stderr)
+
+
+def log_file(data_dir: Path) -> Path:
+    """Where the commands other than ``tutor run`` log."""
+    return data_dir / LOG_FILE
+
+
 def configure_logging(
     *,
     level: int | str = logging.INFO,
     fmt: LogFormat = "text",
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
-) -> logging.Handler:
-    """Send every log record to ``stream`` (stderr) in ``fmt``; returns the handler.
+    file: Path | None = None,
+    console: bool = True,
+) -> list[logging.Handler]:
+    """Send every log record to ``stream`` (stderr) unless not ``console``, and to ``file``
+    if given, in ``fmt``; returns the handlers.
 
-    Calling it again replaces the handler it installed before; handlers installed by
+    Calling it again replaces the handlers it installed before; handlers installed by
     others (a test runner's) are left alone.
     """
     inner = JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
-    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
-    handler.setFormatter(RedactingFormatter(inner, secrets))
-    handler.addFilter(CorrelationFilter())
-    handler.set_name(HANDLER_NAME)
+    secrets = list(secrets)
+    handlers: list[logging.Handler] = []
+    if console:
+        handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+        handler.set_name(HANDLER_NAME)
+        handlers.append(handler)
+    if file is not None:
+        handler = _LogFile(file)
+        handler.set_name(FILE_HANDLER_NAME)
+        handlers.append(handler)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
-        root.removeHandler(old)
-    root.addHandler(handler)
+    remove_logging([h for h in root.handlers if h.get_name() in {HANDLER_NAME, FILE_HANDLER_NAME}])
+    for handler in handlers:
+        handler.setFormatter(RedactingFormatter(inner, secrets))
+        handler.addFilter(CorrelationFilter())
+        root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)
-    return handler
+    return handlers
+
+
+def remove_logging(handlers: Sequence[logging.Handler]) -> None:
+    """Detach and close handlers ``configure_logging`` installed."""
+    root = logging.getLogger()
+    for handler in handlers:
+        root.removeHandler(handler)
+        handler.close()

@@ -33,6 +33,7 @@ from bot.models.registry import ModelRegistry
 from bot.ports import ModelServerError, Preferences
 from tests.adapters.shipped import LONG_ANSWER, shipped_tutor
 from tests.fakes import FakeChatModel, Script
+from tests.loopback import PATIENCE_S
 from tests.loopback.discord_server import EPHEMERAL, MANAGE_GUILD, DiscordServer, RestCall
 
 MESSAGES = r"/channels/\d+/messages"
@@ -101,7 +102,7 @@ class Core:
 async def running(
     server: DiscordServer, handler, commands, **options: Any
 ) -> AsyncIterator[DiscordAdapter]:
-    options = {"ready_timeout_s": 0.01, "shutdown_grace_s": 2.0} | options
+    options = {"ready_timeout_s": 0.01, "shutdown_grace_s": PATIENCE_S} | options
     adapter = DiscordAdapter(
         server.token,
         DiscordOptions(**options),
@@ -110,7 +111,7 @@ async def running(
     )
     task = asyncio.create_task(adapter.run(handler, commands))
     try:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(PATIENCE_S):
             ready = asyncio.create_task(adapter.ready.wait())
             await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
         if task.done():

@@ -7,7 +7,7 @@ from bot.core.tutor import CLOUD_DOWN_NOTICE, Tutor
 from bot.events import IncomingMessage
 from bot.models.registry import ModelRegistry
 from bot.ports import ModelRateLimited, ModelServerError
-from tests.conftest import TEST_CONFIG, write_config
+from tests.conftest import TEST_CONFIG, impatient, write_config
 from tests.fakes import FakeChatModel, ListLedger, RecordingSink, Script
 
 CONFIDENT = "A list is an ordered, changeable collection of items written in square brackets."
@@ -77,6 +77,7 @@ async def test_cloud_failure_gives_the_best_local_answer_with_a_notice(settings,
 
 
 async def test_cloud_timeout_on_a_hard_question_falls_back_locally(settings):
+    settings = impatient(settings, "cloud")
     slow = FakeChatModel("cloud", Script("late", delay_first=5), is_local=False)
     tutor, _, _ = build(settings, cloud=slow)
     reply = await tutor.handle(ask("compare lists and tuples"))
@@ -85,6 +86,7 @@ async def test_cloud_timeout_on_a_hard_question_falls_back_locally(settings):
 
 
 async def test_slow_local_first_token_escalates_down_the_chain(settings):
+    settings = impatient(settings, "local")
     slow = FakeChatModel("local", Script(CONFIDENT, delay_first=5))
     tutor, _, _ = build(settings, local=slow)
     reply = await tutor.handle(ask())

@@ -8,6 +8,7 @@ from bot.core.tutor import APOLOGY, CLOUD_DOWN_NOTICE, EMPTY_REPLY, SWITCH_NOTIC
 from bot.events import IncomingMessage
 from bot.models.registry import ModelRegistry
 from bot.ports import ModelServerError, ModelUnavailable, Passage
+from tests.conftest import impatient
 from tests.fakes import FakeChatModel, FakeRetriever, ListLedger, RecordingSink, Script
 
 
@@ -87,6 +88,7 @@ async def test_breaker_lets_a_model_back_after_cooldown(settings):
 
 
 async def test_slow_first_token_times_out_and_falls_over(settings):
+    settings = impatient(settings, "local")
     slow = FakeChatModel("local", Script("late", delay_first=5))
     tutor, _, _ = make(settings, local=slow)
     reply = await tutor.handle(ask())

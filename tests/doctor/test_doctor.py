@@ -18,7 +18,9 @@ from bot.config import load_config
 from bot.doctor import checks
 from bot.doctor.hardware import GIB, Gpu, Hardware, detect, model_size_b, parse_nvidia_smi, suggest
 from bot.doctor.report import check_index, exit_code, run_probes
+from bot.ledger import health as ledger_health
 from bot.ledger.store import Ledger
+from bot.models import health as model_health
 from bot.ports import CheckResult
 from tests.conftest import TEST_CONFIG, write_config
 from tests.ledger_helpers import interaction
@@ -48,7 +50,7 @@ def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
 async def test_ollama_up_with_the_model_pulled_passes(tmp_path):
     async with OllamaServer() as ollama:
         url = ollama.url
-        results = await checks.ollama_checks(settings_for(tmp_path, OLLAMA_HOST=url))
+        results = await model_health.ollama_checks(settings_for(tmp_path, OLLAMA_HOST=url))
     assert [(r.name, r.status) for r in results] == [
         (f"ollama {url}", "pass"),
         ("model local", "pass"),
@@ -59,8 +61,8 @@ async def test_ollama_up_with_the_model_pulled_passes(tmp_path):
 async def test_a_model_not_pulled_gets_the_exact_pull_command(tmp_path):
     async with OllamaServer() as ollama:
         ollama.behaviour.models = {"phi3:mini"}
-        strict = await checks.ollama_checks(settings_for(tmp_path, OLLAMA_HOST=ollama.url))
-        lenient = await checks.ollama_checks(
+        strict = await model_health.ollama_checks(settings_for(tmp_path, OLLAMA_HOST=ollama.url))
+        lenient = await model_health.ollama_checks(
             settings_for(tmp_path, WITH_FALLBACK, OLLAMA_HOST=ollama.url)
         )
     model = by_name(strict)["model local"]
@@ -72,16 +74,21 @@ async def test_a_model_not_pulled_gets_the_exact_pull_command(tmp_path):
 
 async def test_ollama_down_says_how_to_start_it(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
-    [result] = await checks.ollama_checks(settings_for(tmp_path, WITH_FALLBACK, OLLAMA_HOST=url))
+    [result] = await model_health.ollama_checks(
+        settings_for(tmp_path, WITH_FALLBACK, OLLAMA_HOST=url)
+    )
     assert result.status == "warn" and "connection refused" in result.detail
     assert "ollama serve" in result.fix
 
 
 def test_ollama_hosts_are_normalised_like_the_client_does():
-    assert checks.normalise_host(None) == "http://127.0.0.1:11434"
-    assert checks.normalise_host("0.0.0.0") == "http://0.0.0.0:11434"
-    assert checks.normalise_host("gpu-box:8080/") == "http://gpu-box:8080"
-    assert checks.normalise_host("https://ollama.example.com") == "https://ollama.example.com:443"
+    assert model_health.normalise_host(None) == "http://127.0.0.1:11434"
+    assert model_health.normalise_host("0.0.0.0") == "http://0.0.0.0:11434"
+    assert model_health.normalise_host("gpu-box:8080/") == "http://gpu-box:8080"
+    assert (
+        model_health.normalise_host("https://ollama.example.com")
+        == "https://ollama.example.com:443"
+    )
 
 
 # --- the embedded model and OpenAI -----------------------------------------------------------
@@ -89,14 +96,14 @@ def test_ollama_hosts_are_normalised_like_the_client_does():
 
 async def test_the_bundled_embedded_model_is_found(tmp_path):
     pytest.importorskip("llama_cpp")
-    [result] = await checks.embedded_checks(settings_for(tmp_path))
+    [result] = await model_health.embedded_checks(settings_for(tmp_path))
     assert result.status == "pass" and "SmolLM2-135M" in result.detail
 
 
 async def test_an_embedded_model_file_that_is_missing_fails(tmp_path):
     pytest.importorskip("llama_cpp")
     text = TEST_CONFIG.replace('model = "smollm2-135m"', 'model = "x"\npath = "/nowhere.gguf"')
-    [result] = await checks.embedded_checks(settings_for(tmp_path, text))
+    [result] = await model_health.embedded_checks(settings_for(tmp_path, text))
     assert result.status == "fail" and "/nowhere.gguf" in result.detail
 
 
@@ -107,15 +114,19 @@ def with_openai(url: str) -> str:
 
 
 async def test_openai_without_a_key_is_a_warning_with_the_fix(tmp_path):
-    [result] = await checks.openai_checks(settings_for(tmp_path))
+    [result] = await model_health.openai_checks(settings_for(tmp_path))
     assert result.status == "warn" and "OPENAI_API_KEY" in result.fix
 
 
 async def test_openai_key_is_checked_with_one_models_list_call(tmp_path):
     async with OpenAIServer(api_key="sk-good") as openai:
         text = with_openai(openai.base_url)
-        good = await checks.openai_checks(settings_for(tmp_path, text, OPENAI_API_KEY="sk-good"))
-        bad = await checks.openai_checks(settings_for(tmp_path, text, OPENAI_API_KEY="sk-bad"))
+        good = await model_health.openai_checks(
+            settings_for(tmp_path, text, OPENAI_API_KEY="sk-good")
+        )
+        bad = await model_health.openai_checks(
+            settings_for(tmp_path, text, OPENAI_API_KEY="sk-bad")
+        )
     assert [(r.status, r.detail) for r in good] == [("pass", "the key works (gpt-4o-mini)")]
     assert bad[0].status == "fail" and "refused" in bad[0].detail
     assert "platform.openai.com/api-keys" in bad[0].fix
@@ -124,7 +135,7 @@ async def test_openai_key_is_checked_with_one_models_list_call(tmp_path):
 
 async def test_openai_unreachable_fails_clearly_without_network(tmp_path):
     # The real API's host: this machine has no network (and tests may not use one).
-    [result] = await checks.openai_checks(settings_for(tmp_path, OPENAI_API_KEY="sk-test"))
+    [result] = await model_health.openai_checks(settings_for(tmp_path, OPENAI_API_KEY="sk-test"))
     assert result.name == "openai https://api.openai.com/v1"
     assert result.status == "fail" and "cannot reach" in result.detail
     assert "HTTPS_PROXY" in result.fix
@@ -192,9 +203,9 @@ async def ledger_with_rows(settings) -> Path:
 
 async def test_a_healthy_ledger_passes_and_a_missing_one_is_fine(tmp_path):
     settings = settings_for(tmp_path)
-    [missing] = await checks.ledger_checks(settings)
+    [missing] = await ledger_health.ledger_checks(settings)
     await ledger_with_rows(settings)
-    [healthy] = await checks.ledger_checks(settings)
+    [healthy] = await ledger_health.ledger_checks(settings)
     assert missing.status == "pass" and "will be created" in missing.detail
     assert healthy.status == "pass" and "integrity ok" in healthy.detail
 
@@ -203,7 +214,7 @@ async def test_a_file_that_is_not_a_database_fails_with_the_fix(tmp_path):
     settings = settings_for(tmp_path)
     settings.data_dir.mkdir()
     (settings.data_dir / "ledger.sqlite3").write_bytes(b"garbage" * 1000)
-    [result] = await checks.ledger_checks(settings)
+    [result] = await ledger_health.ledger_checks(settings)
     assert result.status == "fail" and "not a database" in result.detail
     assert "ledger.sqlite3.broken" in result.fix
 
@@ -218,7 +229,7 @@ async def test_damaged_pages_fail_the_integrity_check(tmp_path):
         for n in range(2, pages - 1):
             f.seek(n * page + 100)
             f.write(os.urandom(page // 4))
-    [result] = await checks.ledger_checks(settings)
+    [result] = await ledger_health.ledger_checks(settings)
     assert result.status == "fail", result
     assert "sqlite3" in result.fix or ".broken" in result.fix
 
@@ -229,7 +240,7 @@ async def test_schema_versions_other_than_the_latest(tmp_path, version, status):
     settings.data_dir.mkdir()
     with sqlite3.connect(settings.data_dir / "ledger.sqlite3") as db:
         db.execute(f"PRAGMA user_version = {version}")
-    [result] = await checks.ledger_checks(settings)
+    [result] = await ledger_health.ledger_checks(settings)
     assert result.status == status and str(version) in result.detail
 
 

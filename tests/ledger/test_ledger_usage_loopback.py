@@ -24,12 +24,16 @@ CONFIG = """
 provider = "ollama"
 model = "llama3.2:3b"
 host = "{ollama}"
+first_token_timeout_s = 30
+timeout_s = 60
 
 [models.cloud]
 provider = "openai"
 model = "gpt-4o-mini"
 base_url = "{openai}"
 max_retries = 0
+first_token_timeout_s = 30
+timeout_s = 60
 
 [tiers.free]
 chain = ["local", "cloud"]

@@ -30,6 +30,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
+from tests.loopback import PATIENCE_S
+
 API = "/api/v10"
 DISCORD_EPOCH_MS = 1420070400000
 MANAGE_GUILD = 1 << 5
@@ -380,7 +382,7 @@ class DiscordServer:
         await self.dispatch("INTERACTION_CREATE", interaction)
         return token
 
-    async def connected(self, *, within: float = 10.0) -> None:
+    async def connected(self, *, within: float = PATIENCE_S) -> None:
         """Wait until a client has identified (it gets events from then on)."""
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: bool(self._sessions))
@@ -401,7 +403,7 @@ class DiscordServer:
         """Sessions can no longer be resumed (a client must IDENTIFY again)."""
         self._resumable.clear()
 
-    async def resumed(self, count: int = 1, *, within: float = 10.0) -> None:
+    async def resumed(self, count: int = 1, *, within: float = PATIENCE_S) -> None:
         """Wait until ``count`` RESUMEs have been accepted and replayed."""
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: len(self.resumes) >= count)
@@ -419,7 +421,7 @@ class DiscordServer:
         self._failures.append(_Failure(method, pattern, status, retry_after, count))
 
     async def wait_for(
-        self, predicate: Callable[[RestCall], bool], *, count: int = 1, within: float = 5.0
+        self, predicate: Callable[[RestCall], bool], *, count: int = 1, within: float = PATIENCE_S
     ) -> list[RestCall]:
         """Wait until ``count`` recorded calls satisfy ``predicate``; returns them.
 

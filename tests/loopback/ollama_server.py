@@ -24,6 +24,7 @@ class OllamaBehaviour:
     models: set[str] = field(default_factory=lambda: {"llama3.2:3b"})
     logprobs: bool = True
     delay_first: float = 0.0  # seconds before the first chunk
+    hold: asyncio.Event | None = None  # when given, the first chunk waits until it is set
     error_after: int | None = None  # send an {"error"} line after this many chunks
     drop_after: int | None = None  # cut the connection after this many chunks (a crash)
     status: int | None = None  # answer with this HTTP error instead
@@ -53,6 +54,8 @@ class OllamaServer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self.behaviour.hold is not None:
+            self.behaviour.hold.set()  # a held answer must not keep the server from closing
         await self._server.close()
 
     async def _version(self, request: web.Request) -> web.Response:
@@ -114,6 +117,8 @@ class OllamaServer:
         await response.prepare(request)
         if b.delay_first:
             await asyncio.sleep(b.delay_first)
+        if b.hold is not None:
+            await b.hold.wait()
         for i, word in enumerate(words):
             if b.error_after is not None and i == b.error_after:
                 await self._line(response, {"error": "simulated failure mid-stream"})

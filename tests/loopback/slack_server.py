@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
+from tests.loopback import PATIENCE_S
+
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
 TEAM = "T0TEST"
@@ -141,7 +143,7 @@ class SlackServer:
             json.dumps(r, ensure_ascii=False) for r in self.responses
         )
 
-    async def wait_for(self, predicate: Callable[[], Any], within_s: float = 10.0) -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], within_s: float = PATIENCE_S) -> Any:
         """Wait until ``predicate()`` is truthy (rechecked after every call the bot makes)."""
         async with asyncio.timeout(within_s), self._changed:
             while not (result := predicate()):

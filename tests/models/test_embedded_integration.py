@@ -171,12 +171,14 @@ def test_cli_ask_json_prints_the_contract_object(tmp_path):
         "citations",
         "usage",
         "latency_ms",
+        "mode",
     }
     assert out["route"] == "local" and out["answer"].strip()
     assert set(out["usage"]) == {"input_tokens", "output_tokens", "cost_usd"}
     assert out["usage"]["output_tokens"] > 0
     assert isinstance(out["reasons"], list) and isinstance(out["citations"], list)
-    assert "ollama" in result.stderr  # the fallback is visible in the log
+    assert "ollama" in result.stderr  # the fallback is visible: one status line
+    assert "ollama" in (tmp_path / "logs" / "tutor.log").read_text(encoding="utf-8")
 
 
 async def test_usage_matches_llama_cpps_own_count(embedded):

@@ -6,26 +6,28 @@ from bot.config import load_config
 from bot.core.tutor import CLOUD_DOWN_NOTICE, Tutor
 from bot.events import IncomingMessage
 from bot.models.registry import ModelRegistry
-from tests.conftest import write_config
+from tests.conftest import impatient, write_config
 from tests.fakes import ListLedger, RecordingSink
 from tests.loopback.ollama_server import OllamaServer
 from tests.loopback.openai_server import OpenAIServer
 
+# Timeouts catch hangs only (CI is a loaded 2-core machine); the tests of a timeout make
+# that one model impatient, against a server slower than that.
 CONFIG = """
 [models.local]
 provider = "ollama"
 model = "llama3.2:3b"
 host = "{ollama}"
-first_token_timeout_s = 0.5
-timeout_s = 5
+first_token_timeout_s = 30
+timeout_s = 60
 
 [models.cloud]
 provider = "openai"
 model = "gpt-4o-mini"
 base_url = "{openai}"
 max_retries = 0
-first_token_timeout_s = 2
-timeout_s = 5
+first_token_timeout_s = 30
+timeout_s = 60
 
 [tiers.free]
 chain = ["local", "cloud"]
@@ -87,6 +89,7 @@ async def test_cloud_errors_give_the_local_answer_with_a_notice(parts, status):
 
 async def test_a_slow_ollama_escalates_to_the_cloud(parts):
     tutor, local, _, _ = parts
+    tutor.settings = impatient(tutor.settings, "local", first_token_s=0.5)
     local.behaviour.delay_first = 2.0  # past the 0.5 s first-token timeout
     reply = await tutor.handle(ask())
     assert reply.route == "cloud" and reply.text == CLOUD
@@ -96,7 +99,8 @@ async def test_a_slow_ollama_escalates_to_the_cloud(parts):
 
 async def test_a_cloud_timeout_falls_back_to_local(parts):
     tutor, _, cloud, _ = parts
-    cloud.behaviour.delay_first = 3.0  # past the cloud's 2 s first-token timeout
+    tutor.settings = impatient(tutor.settings, "cloud", first_token_s=0.5)
+    cloud.behaviour.delay_first = 2.0  # past the 0.5 s first-token timeout
     reply = await tutor.handle(ask("Explain in detail how lists grow"))
     assert reply.route == "local" and "failover:cloud:first-token-timeout" in reply.reason_texts
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from bot.config import load_config
 from bot.events import IncomingMessage, Reply
 from bot.ports import Adapter, ChatModel, ReplySink
 from bot.service.runner import run_service
+from tests.loopback import PATIENCE_S
 from tests.loopback.discord_server import DiscordServer
 from tests.loopback.slack_server import SlackServer
 from tests.service_helpers import loopback_env
@@ -51,7 +52,7 @@ class Stack:
     replies: list[Reply] = field(default_factory=list)  # every message the core finished
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def answered(self, count: int, within: float = 20.0) -> list[Reply]:
+    async def answered(self, count: int, within: float = PATIENCE_S) -> list[Reply]:
         """Wait until the core has finished ``count`` messages (their rows are recorded)."""
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: len(self.replies) >= count)
@@ -61,6 +62,22 @@ class Stack:
         """The ledger's interactions so far, oldest first (every queued row written first)."""
         await self.app.ledger.flush()
         return await self.app.ledger.query(f"SELECT {columns} FROM interactions ORDER BY id")
+
+
+@contextlib.contextmanager
+def impatient(stack: Stack, model: str, first_token_s: float) -> Iterator[None]:
+    """Within the block, ``model`` gives up on its first token after ``first_token_s``.
+
+    For a timeout that must fire, against a far end slower than that; everywhere else the
+    config's timeouts are generous, so that they only catch hangs on a loaded machine.
+    """
+    models = stack.app.settings.models
+    patient = models[model]
+    models[model] = patient.model_copy(update={"first_token_timeout_s": first_token_s})
+    try:
+        yield
+    finally:
+        models[model] = patient
 
 
 @contextlib.asynccontextmanager
@@ -80,7 +97,7 @@ async def serving(
         adapters = stack.adapters = app.platform_adapters()
         task = asyncio.create_task(run_service(app, adapters, stop=stop, signals=()))
         try:
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(PATIENCE_S):
                 for adapter in adapters:
                     if adapter.name == "discord" and discord is not None:
                         await discord.connected()  # ready waits for guilds to stream in

@@ -59,7 +59,7 @@ async def test_a_session_that_cannot_be_resumed_identifies_again(tmp_path):
             ada = discord.user("ada")
             discord.forget_sessions()
             await discord.drop(4000)
-            await discord.connected(within=20)
+            await discord.connected()
             await discord.post_message("Still there?", author=ada, mention_bot=True)
             [reply] = await stack.answered(1)
 

@@ -35,7 +35,8 @@ async def test_sigkill_under_load_loses_no_acknowledged_row(tmp_path):
                 asyncio.create_task(slack_traffic(slack)),
             ]
             try:
-                await bot.wait_until(lambda: len(bot.replies()) >= 120, within=120)
+                # Enough answered on both platforms, however slowly this machine runs.
+                await bot.wait_until(lambda: busy(bot.replies()), within=240)
                 bot.proc.send_signal(signal.SIGKILL)
                 code = await bot.wait()
             finally:
@@ -54,6 +55,10 @@ async def test_sigkill_under_load_loses_no_acknowledged_row(tmp_path):
     missing = acknowledged - stored
     assert not missing, f"{len(missing)} acknowledged rows lost, e.g. {sorted(missing)[:5]}"
     assert rolled_up == len(stored)
+
+
+def busy(replies: list[dict]) -> bool:
+    return len(replies) >= 120 and {r["platform"] for r in replies} == {"discord", "slack"}
 
 
 async def discord_traffic(discord: DiscordServer) -> None:

@@ -63,7 +63,7 @@ async def test_non_moderators_are_refused_every_moderator_command(tmp_path):
                     path, options, user=learner, roles=[discord.mentor_role["id"]]
                 )
                 [call] = await discord.wait_for(
-                    lambda c, t=token: t in c.path and REFUSED in said(c)[0], within=10
+                    lambda c, t=token: t in c.path and REFUSED in said(c)[0]
                 )
                 discord_replies[name] = said(call)
 

@@ -46,18 +46,16 @@ async def test_ollama_down_at_start_up_then_back_after_the_cooldown(tmp_path, ca
         async with serving(config, env, discord=discord) as stack:
             ada, bob, cy = (discord.user(n) for n in ("ada", "bob", "cy"))
             await discord.post_message("What is a list?", author=ada, mention_bot=True)
-            await discord.wait_for(lambda c: CLOUD_TEXT in str(c.json), within=15)
+            await discord.wait_for(lambda c: CLOUD_TEXT in str(c.json))
             await discord.post_message(
                 "What is a list?", author=bob, channel=private, mention_bot=True
             )
-            await discord.wait_for(
-                lambda c: "none of my models is reachable" in str(c.json), within=15
-            )
+            await discord.wait_for(lambda c: "none of my models is reachable" in str(c.json))
 
             async with OllamaServer(port=port):
                 await asyncio.sleep(COOLDOWN_S * 2)  # the breaker's cooldown passes
                 await discord.post_message("What is a list?", author=cy, mention_bot=True)
-                await discord.wait_for(lambda c: LOCAL_TEXT in str(c.json), within=15)
+                await discord.wait_for(lambda c: LOCAL_TEXT in str(c.json))
                 await stack.answered(3)
                 rows = await stack.rows()
 
@@ -99,20 +97,22 @@ async def test_ollama_failing_mid_stream_hands_the_answer_to_the_next_model(tmp_
             provider = "ollama"
             model = "llama3.2:3b"
             host = "{second.url}"
+            first_token_timeout_s = 30.0
+            timeout_s = 60.0
             """,
         )
         env = environment(tmp_path / "data", slack=slack, ollama_url=first.url)
         async with serving(config, env) as stack:
             ts = slack.next_ts()
             await (await slack.deliver(event_callback(mention("What is a tuple?", ts=ts))))
-            await slack.wait_for(lambda: finished(slack, ts, "Tuples never change"), within_s=15)
+            await slack.wait_for(lambda: finished(slack, ts, "Tuples never change"))
             thread = [m.text for m in slack.thread("C0COURSE", ts)]
 
             first.behaviour.drop_after = first.behaviour.error_after = None
             await asyncio.sleep(COOLDOWN_S * 2)
             again = slack.next_ts()
             await (await slack.deliver(event_callback(mention("And a list?", ts=again))))
-            await slack.wait_for(lambda: finished(slack, again, LOCAL_TEXT), within_s=15)
+            await slack.wait_for(lambda: finished(slack, again, LOCAL_TEXT))
             await stack.answered(2)
             rows = await stack.rows()
 

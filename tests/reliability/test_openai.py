@@ -7,7 +7,14 @@ import json
 from tests.loopback.ollama_server import OllamaServer
 from tests.loopback.openai_server import OpenAIServer
 from tests.loopback.slack_server import SlackServer, event_callback, mention
-from tests.reliability.harness import CLOUD_TEXT, LOCAL_TEXT, environment, finished, serving
+from tests.reliability.harness import (
+    CLOUD_TEXT,
+    LOCAL_TEXT,
+    environment,
+    finished,
+    impatient,
+    serving,
+)
 from tests.service_helpers import write_service_config
 
 NOTICE = "The detailed model is unavailable right now"
@@ -24,7 +31,6 @@ async def test_cloud_errors_fall_back_to_a_local_answer_with_a_notice(tmp_path):
             openai_url=openai.base_url,
             chain=["fallback", "default"],
             cloud_first=True,
-            cloud_first_token_s=0.5,
         )
         env = environment(tmp_path / "data", slack=slack, ollama_url=ollama.url)
         async with serving(config, env) as stack:
@@ -32,7 +38,7 @@ async def test_cloud_errors_fall_back_to_a_local_answer_with_a_notice(tmp_path):
             async def ask(question: str, expected: str) -> list[str]:
                 ts = slack.next_ts()
                 await (await slack.deliver(event_callback(mention(question, ts=ts))))
-                await slack.wait_for(lambda: finished(slack, ts, expected), within_s=15)
+                await slack.wait_for(lambda: finished(slack, ts, expected))
                 return [m.text for m in slack.thread("C0COURSE", ts)]
 
             openai.behaviour.statuses = [429]
@@ -40,7 +46,8 @@ async def test_cloud_errors_fall_back_to_a_local_answer_with_a_notice(tmp_path):
             openai.behaviour.statuses = [500]
             broken = await ask("What is a list, again?", LOCAL_TEXT)
             openai.behaviour.delay_first = 2.0
-            silent = await ask("And once more: a list?", LOCAL_TEXT)
+            with impatient(stack, "cloud", first_token_s=0.5):
+                silent = await ask("And once more: a list?", LOCAL_TEXT)
             openai.behaviour.delay_first = 0.0
             back = await ask("What is a dict?", CLOUD_TEXT)
             await stack.answered(4)

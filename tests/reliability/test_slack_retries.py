@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.loopback.ollama_server import OllamaServer
 from tests.loopback.slack_server import Failure, SlackServer, event_callback, mention
 from tests.reliability.harness import LOCAL_TEXT, environment, finished, serving
@@ -13,7 +15,7 @@ async def test_an_event_redelivered_while_it_is_answered_is_answered_once(tmp_pa
     answer to it is still being written; every delivery is acknowledged, the learner
     gets one answer, and the ledger one row."""
     async with SlackServer() as slack, OllamaServer() as ollama:
-        ollama.behaviour.delay_first = 1.0
+        ollama.behaviour.hold = answering = asyncio.Event()  # until every delivery is in
         config = write_service_config(tmp_path, chain=["default"])
         env = environment(tmp_path / "data", slack=slack, ollama_url=ollama.url)
         async with serving(config, env) as stack:
@@ -24,7 +26,8 @@ async def test_an_event_redelivered_while_it_is_answered_is_answered_once(tmp_pa
                 acks.append(await slack.deliver(body, retry_attempt=attempt, retry_reason=reason))
             for ack in acks:
                 await ack
-            await slack.wait_for(lambda: finished(slack, ts, LOCAL_TEXT), within_s=15)
+            answering.set()
+            await slack.wait_for(lambda: finished(slack, ts, LOCAL_TEXT))
             [reply] = await stack.answered(1)
             rows = await stack.rows()
 
@@ -47,7 +50,7 @@ async def test_web_api_rate_limits_are_waited_out_and_the_answer_arrives_once(tm
         async with serving(config, env) as stack:
             ts = slack.next_ts()
             await (await slack.deliver(event_callback(mention("What is a list?", ts=ts))))
-            await slack.wait_for(lambda: finished(slack, ts, LOCAL_TEXT), within_s=20)
+            await slack.wait_for(lambda: finished(slack, ts, LOCAL_TEXT))
             await stack.answered(1)
             rows = await stack.rows()
 
@@ -67,7 +70,7 @@ async def test_a_dropped_socket_mode_connection_is_reopened(tmp_path):
             await slack.drop()
             ts = slack.next_ts()
             await (await slack.deliver(event_callback(mention("Still there?", ts=ts))))
-            await slack.wait_for(lambda: finished(slack, ts, LOCAL_TEXT), within_s=20)
+            await slack.wait_for(lambda: finished(slack, ts, LOCAL_TEXT))
             await stack.answered(1)
 
     assert slack.connections == 2

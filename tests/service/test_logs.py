@@ -13,7 +13,7 @@ from bot.core.tutor import Tutor
 from bot.events import IncomingMessage, correlation_scope, current_correlation_id
 from bot.models.registry import ModelRegistry
 from bot.ports import ModelUnavailable
-from bot.service.logs import REDACTED, configure_logging
+from bot.service.logs import REDACTED, configure_logging, remove_logging
 from tests.fakes import FakeChatModel, ListLedger, Script
 
 
@@ -127,3 +127,43 @@ def test_configuring_again_replaces_only_its_own_handler(captured):
     install(fmt="text")
     assert [h for h in root.handlers if h.get_name() != "tutor"] == others
     assert len([h for h in root.handlers if h.get_name() == "tutor"]) == 1
+
+
+def test_the_log_file_is_made_on_the_first_record_and_rotates(tmp_path, monkeypatch):
+    root = logging.getLogger()
+    level = root.level
+    path = tmp_path / "data" / "logs" / "tutor.log"
+    monkeypatch.setattr("bot.service.logs.LOG_FILE_BYTES", 2000)
+    handlers = configure_logging(level=logging.INFO, file=path, console=False, secrets=["hush"])
+    try:
+        assert [h.get_name() for h in handlers] == ["tutor-file"]
+        assert not path.parent.exists()  # nothing logged yet, nothing made
+        log = logging.getLogger("tutor.test")
+        with correlation_scope("abc123"):
+            log.warning("slow answer with %s", "hush")
+        for i in range(100):
+            log.info("filler line %d to make the file rotate", i)
+    finally:
+        remove_logging(handlers)
+        root.setLevel(level)
+    rotated = sorted(p.name for p in path.parent.iterdir())
+    assert rotated == ["tutor.log", "tutor.log.1", "tutor.log.2", "tutor.log.3"]
+    assert "filler line 99" in path.read_text(encoding="utf-8")
+    everything = "".join(p.read_text(encoding="utf-8") for p in path.parent.iterdir())
+    assert "hush" not in everything
+
+
+def test_an_unwritable_log_file_says_so_once(tmp_path, capsys):
+    root = logging.getLogger()
+    level = root.level
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the folder should be", encoding="utf-8")
+    handlers = configure_logging(file=blocker / "logs" / "tutor.log", console=False)
+    try:
+        logging.getLogger("tutor.test").warning("one")
+        logging.getLogger("tutor.test").warning("two")
+    finally:
+        remove_logging(handlers)
+        root.setLevel(level)
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("tutor: cannot write the log file") and "Traceback" not in line

@@ -68,9 +68,9 @@ async def test_a_full_run_serves_both_platforms_and_logs_no_secret(tmp_path):
             await discord.post_message(HARD_QUESTION, author=learner, mention_bot=True)
             ts = slack.next_ts()
             await (await slack.deliver(event_callback(mention("What is a dict?", ts=ts))))
-            await discord.wait_for(lambda c: "ordered collection" in str(c.json), within=30)
-            await discord.wait_for(lambda c: "detailed explanation" in str(c.json), within=30)
-            await slack.wait_for(lambda: slack.calls_to("chat.stopStream"), within_s=30)
+            await discord.wait_for(lambda c: "ordered collection" in str(c.json))
+            await discord.wait_for(lambda c: "detailed explanation" in str(c.json))
+            await slack.wait_for(lambda: slack.calls_to("chat.stopStream"))
             replies = [r for r in bot.records() if r.get("event") == "reply"]
             while len(replies) < 3:
                 await bot.wait_for_log(lambda r: r.get("event") == "reply")
@@ -117,15 +117,18 @@ async def test_sigterm_lets_an_answer_in_progress_finish_and_exits_0(tmp_path):
     """Expectation: SIGTERM arriving while a slow answer streams stops intake, the answer
     is still delivered in full and recorded, the ledger is flushed, and the exit code is 0."""
     async with DiscordServer(token=DISCORD_TOKEN) as discord, OllamaServer() as ollama:
-        ollama.behaviour.delay_first = 2.0
-        config = write_service_config(tmp_path, chain=["default"])
+        ollama.behaviour.hold = release = asyncio.Event()  # the answer waits for SIGTERM
+        config = write_service_config(tmp_path, chain=["default"], drain_timeout_s=60)
         env = loopback_env(tmp_path / "data", discord=discord, ollama_url=ollama.url)
         async with tutor_run(config, env) as bot:
             await bot.ready()
             learner = discord.user("ada")
             await discord.post_message("What is a list?", author=learner, mention_bot=True)
-            await asyncio.wait_for(ollama.chatting.wait(), 30)  # the answer is on its way
-            code = await bot.stop(signal.SIGTERM)
+            await asyncio.wait_for(ollama.chatting.wait(), 60)  # the answer is on its way
+            bot.proc.send_signal(signal.SIGTERM)
+            await bot.wait_for_log(lambda r: "waiting for 1 answer(s)" in r["message"])
+            release.set()
+            code = await bot.wait()
             late = [c for c in discord.calls if "ordered collection" in str(c.json)]
 
     assert code == 0

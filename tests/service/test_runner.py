@@ -9,6 +9,7 @@ from bot.events import ChatMessage
 from bot.models.base import StreamingModel
 from bot.ports import GenerationParams, TextDelta
 from tests.fakes import FakeChatModel, Script
+from tests.loopback import PATIENCE_S
 from tests.loopback.discord_server import DiscordServer
 from tests.reliability.harness import DISCORD_TOKEN, environment, serving
 from tests.service_helpers import write_service_config
@@ -79,5 +80,5 @@ async def test_an_answer_still_running_after_the_drain_timeout_is_cut_short(tmp_
         env = environment(tmp_path / "data", discord=discord)
         async with serving(config, env, discord=discord, models={"local": model}):
             await discord.post_message("Hard one?", author=discord.user("ada"), mention_bot=True)
-            await asyncio.wait_for(model.started.wait(), 10)
+            await asyncio.wait_for(model.started.wait(), PATIENCE_S)
     assert any("1 answer(s) were cut short" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,55 @@
+"""The ledger's health check for ``tutor doctor``: readable, intact, a known schema."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from bot.config import Settings
+from bot.ledger.schema import LATEST
+from bot.ports import CheckResult
+
+
+async def ledger_checks(settings: Settings) -> list[CheckResult]:
+    """The ledger: readable, ``PRAGMA integrity_check`` ok, schema version known."""
+    path = settings.data_dir / settings.ledger.file
+    if not path.exists():
+        return [CheckResult("ledger", "pass", f"{path} will be created on first start")]
+    aside = f"stop the bot, then `mv {path} {path}.broken` (a new ledger is created on start)"
+    try:
+        async with aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
+            async with db.execute("PRAGMA integrity_check") as cursor:
+                problems = [str(row[0]) for row in await cursor.fetchall()]
+            async with db.execute("PRAGMA user_version") as cursor:
+                row = await cursor.fetchone()
+            version = int(row[0]) if row else 0
+    except Exception as exc:  # sqlite3.DatabaseError and friends: not a database, unreadable
+        return [CheckResult("ledger", "fail", f"{path} cannot be read: {exc}", aside)]
+    if problems != ["ok"]:
+        shown = "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
+        return [
+            CheckResult(
+                "ledger",
+                "fail",
+                f"integrity_check found problems: {shown}",
+                f"recover with `sqlite3 {path} .recover | sqlite3 recovered.sqlite3`, or {aside}",
+            )
+        ]
+    if version > LATEST:
+        return [
+            CheckResult(
+                "ledger",
+                "fail",
+                f"schema version {version} is newer than this bot ({LATEST})",
+                "upgrade the bot, or point TUTOR_DATA_DIR at another folder",
+            )
+        ]
+    if version < LATEST:
+        return [
+            CheckResult(
+                "ledger",
+                "warn",
+                f"integrity ok; schema version {version} will be migrated to {LATEST} on start",
+                f"back it up first: `sqlite3 {path} '.backup {path}.bak'`",
+            )
+        ]
+    return [CheckResult("ledger", "pass", f"integrity ok, schema version {version} (latest)")]
