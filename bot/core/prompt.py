@@ -68,8 +68,15 @@ def fit_prompt(
     """
     left = max(0, budget_chars - len(question))
     small = budget_chars < SMALL_BUDGET
-    material = fit_passages(
-        question, passages, max(200, int(left * 0.7)), max_passages=1 if small else len(passages)
+    material = (
+        fit_passages(
+            question,
+            passages,
+            max(200, int(left * 0.7)),
+            max_passages=1 if small else len(passages),
+        )
+        if passages
+        else []
     )
     left -= sum(len(p.text) for p in material)
     context_budget = min(context_chars, max(0, left // 2))

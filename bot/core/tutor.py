@@ -44,7 +44,7 @@ from bot.ports import (
     ModelError,
     ModelServerError,
     ModelTimeout,
-    Navigator,
+    Navigation,
     Passage,
     PreferenceStore,
     ReplySink,
@@ -66,6 +66,7 @@ CLOUD_DOWN_NOTICE = (
 )
 HOLDING_NOTE = "Preparing an answer…"
 QUOTE_NOTICE = "That answer was not good enough; here is what the course itself says."
+GUARD_BATCH_CHARS = 40  # a loop is caught within a few words; per token costs too much
 COURSE_MODEL = "course"  # the model name of answers made from the course without a model
 DETAIL = re.compile(
     r"(?i)\b(in detail|detailed|in depth|step by step|thorough(ly)?|full explanation"
@@ -217,9 +218,12 @@ class Tutor:
         self, plan: RoutingPlan, key: Hashable, sink: ReplySink | None
     ) -> Reply | None:
         """A question about the course's structure, answered from it: no model call."""
-        if not isinstance(self.retriever, Navigator):
+        # getattr, not isinstance: a runtime Protocol check costs more than the rest.
+        navigate: Callable[..., Awaitable[Navigation | None]] | None = getattr(
+            self.retriever, "navigate", None
+        )
+        if navigate is None:
             return None
-        navigate = self.retriever.navigate
         recent = [m.content for m in self.history.get(key) if m.role == "user"]
         try:
             found = await navigate(plan.question, recent)
@@ -540,6 +544,7 @@ class _Progress:
     started: bool = False  # the first token arrived
     sent: bool = False  # text went to the sink, so a failover must reset it
     text: str = ""
+    unfed: str = ""  # shown, not yet checked for a loop: the guard reads a few words at once
     cut: int = 0  # the length the answer was cut to, when it ran past ``limit``
     guard: LoopGuard = field(default_factory=LoopGuard)
 
@@ -547,10 +552,13 @@ class _Progress:
         """The part of ``delta`` to show: nothing once the stream loops or runs too long."""
         if self.guard.looping or self.cut:
             return ""
-        if self.guard.feed(delta):  # show no more; what was shown stays the answer
-            shown = self.guard.kept[len(self.text) :]
-            self.text += shown
-            return shown
+        self.unfed += delta
+        if len(self.unfed) >= GUARD_BATCH_CHARS or "\n" in delta:
+            looping, self.unfed = self.guard.feed(self.unfed), ""
+            if looping:  # show no more; what was shown stays the answer
+                shown = self.guard.kept[len(self.text) :]
+                self.text += shown
+                return shown
         if self.limit is not None and len(self.text) + len(delta) > self.limit:
             whole = _sentence_cut(self.text + delta, self.limit)
             if len(whole) < len(self.text):  # the sentence end was already shown
