@@ -22,7 +22,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-_WORD = re.compile(r"\w+|[=<>!]=|[+\-*/%]=|\*\*|//")  # words and operators such as "=="
+# Words and the operators that change meaning ("==" is not "!="); a rule of "=====" is not.
+_WORD = re.compile(r"\w+|(?<![=<>!+\-*/%])(?:[=<>!+\-*/%]=|\*\*|//)(?![=<>!+\-*/%])")
 _DIGITS = re.compile(r"\d+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _LINE_NOISE = re.compile(r"[\W_]+")
