@@ -410,6 +410,11 @@ def _signature(obj: object) -> str:
         signature = str(inspect.signature(obj))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return ""
+    # "<function copy2 at 0x7f...>" differs from process to process: keep the name only.
+    signature = re.sub(
+        r"<(?:function|built-in function|class) ([\w.]+)(?: at 0x[0-9a-f]+)?>", r"\1", signature
+    )
+    signature = re.sub(r" at 0x[0-9a-f]+", "", signature)
     return signature if len(signature) <= 80 else "(...)"
 
 

@@ -11,9 +11,10 @@ text as it streams and says so as soon as one of these shows:
   (in code: longer lines, one more time);
 - a phrase of ``phrase_words`` words for the ``phrase_repeats``-th time anywhere in the prose.
 
-Words and operators are compared, not punctuation or case; in prose, digits count as one
-symbol ("1." and "2." match). Inside code fences only longer lines count as repeated
-lines, digits count, and phrases are not counted. Pure, standard library only.
+Words and operators are compared, not punctuation or case; in prose, a number counts as
+one symbol ("1." and "2." match) and so does a run of numbers. Inside code fences only
+longer lines count as repeated lines, digits count, and phrases are not counted. Pure,
+standard library only.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-_WORD = re.compile(r"\w+|[=<>!]=|[+\-*/%]=|\*\*|//")  # words and operators such as "=="
+# Words and the operators that change meaning ("==" is not "!="); a rule of "=====" is not.
+_WORD = re.compile(r"\w+|(?<![=<>!+\-*/%])(?:[=<>!+\-*/%]=|\*\*|//)(?![=<>!+\-*/%])")
 _DIGITS = re.compile(r"\d+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _LINE_NOISE = re.compile(r"[\W_]+")
@@ -120,7 +122,12 @@ class LoopGuard:
             if not final and match.end() == len(text):
                 break  # the word may go on in the next delta
             word = match.group().lower()
-            self._word(word if self._in_code else _DIGITS.sub("#", word), offset + match.start())
+            if not self._in_code:
+                word = _DIGITS.sub("#", word)
+                if word == "#" and self._words and self._words[-1] == "#":
+                    consumed = match.end()  # "(0,1), (0,2)": a run of numbers is one symbol
+                    continue
+            self._word(word, offset + match.start())
             consumed = match.end()
             if self.reason is not None:
                 break

@@ -87,6 +87,14 @@ def test_code_may_repeat_short_lines():
     assert detect_loop("Use `==` to compare: `x == y`, and `!=` otherwise: `x != y`.") is None
 
 
+def test_rules_operators_and_runs_of_numbers_are_not_loops():
+    rule = "=" * 70
+    assert detect_loop(f"Source: pdb.py\n\n{rule}\n\nThe module pdb defines a debugger.") is None
+    assert detect_loop("x == y and y == x, x != y and y != x") is None
+    pairs = "permutations(range(3), 2) --> (0,1), (0,2), (1,0), (1,2), (2,0), (2,1)"
+    assert detect_loop(f"{pairs}\nfrom 18-itertools.md") is None
+
+
 def test_kept_is_the_text_before_the_loop():
     guard = LoopGuard()
     guard.feed("Lesson 3 is about conditions. It covers a list of lists, a list of lists, ")
