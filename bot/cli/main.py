@@ -224,9 +224,12 @@ async def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from bot.cli.stats import stats_tables
+    from bot.cli.stats import stats_summary, stats_tables
 
     async with BotApp(settings) as app:
+        if args.json:
+            print(json.dumps(await stats_summary(app.digests, args.period)))
+            return 0
         tables = await stats_tables(app.ledger, app.digests, args.period)
     console = Console()
     for table in tables:
@@ -330,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = sub.add_parser("stats", help="the usage ledger as tables")
     stats.add_argument("--period", choices=PERIODS, default="week")
+    stats.add_argument("--json", action="store_true", help="one JSON object (for scripts)")
 
     cli_router.add_parsers(sub)
     forget = sub.add_parser("forget-user", help="delete a learner's recorded data")

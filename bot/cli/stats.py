@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Any
 
 from rich import box
 from rich.table import Table
@@ -28,6 +29,34 @@ async def stats_tables(ledger: Ledger, digests: Digests, period: Period) -> list
         await _models(ledger, digest),
         await _posts(ledger, digests),
     ]
+
+
+async def stats_summary(digests: Digests, period: Period) -> dict[str, Any]:
+    """``tutor stats --json``: the period's figures as one object (design.md's contract).
+
+    Votes and hand-offs to a person are not recorded by this version, so they count 0;
+    no answer comes from course memory yet either.
+    """
+    digest = await digests.on_demand(period)
+    now = digest.total[0]
+    return {
+        "period": period,
+        "window": digest.window.label,
+        "questions": now.questions,
+        "by_route": {
+            "local": now.local_answers,
+            "memory": 0,
+            "cloud": now.answers - now.local_answers,
+        },
+        "feedback": {"up": 0, "down": 0},
+        "handoffs": 0,
+        "failed": now.failures,
+        "local_share": now.local_share,
+        "spend_usd": round(now.spend_usd, 6),
+        "saved_usd": round(now.saved_usd, 6),
+        "top_reasons": dict(now.reasons),
+        "tiers": {name: figures.questions for name, (figures, _) in digest.tiers.items()},
+    }
 
 
 async def _overview(ledger: Ledger, digests: Digests) -> Table:

@@ -1,6 +1,7 @@
 """The ledger wired into BotApp, the /tutor commands and the CLI."""
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -140,6 +141,16 @@ def test_cli_stats_shows_tables(cli_config, settings, capsys):
     rows = [line.split() for line in out.splitlines()]
     assert ["free", "2", "2", "50.0%"] in [row[:4] for row in rows]  # asked, learners, local
     assert ["free", "code", "1"] in rows
+
+
+def test_cli_stats_json_has_the_contract_keys(cli_config, settings, capsys):
+    seed(settings)
+    assert main(["--config", str(cli_config), "stats", "--period", "day", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["questions"] == 2
+    assert stats["by_route"] == {"local": 1, "memory": 0, "cloud": 1}
+    assert stats["feedback"] == {"up": 0, "down": 0} and stats["handoffs"] == 0
+    assert stats["top_reasons"] == {"code": 1} and stats["local_share"] == 0.5
 
 
 def test_cli_forget_user(cli_config, settings, capsys):
