@@ -88,7 +88,7 @@ async def ask(app: BotApp, q: Question, tier: str | None) -> dict:
         "notice": reply.notice,
         "model": reply.model,
         "route": reply.route,
-        "reasons": list(reply.reasons),
+        "reasons": list(reply.reason_texts),
         "citations": [c.source for c in reply.citations],
         "first_text_ms": ((sink.first or end) - start) * 1000,
         "latency_ms": (end - start) * 1000,
