@@ -89,7 +89,8 @@ class _Answer:
     weak: bool = False  # failed the gate and no cloud model took over
     streamed: bool = False  # the sink has seen (some of) it
     looped: str = ""  # why the loop guard stopped it, if it did
-    cut: list[Reason] = field(default_factory=list)  # a too-long answer cut short
+    cut: int = 0  # the length a too-long answer was cut to
+    turn: str = ""  # the learner's turn this model was sent: its course material, question
 
 
 class Tutor:
@@ -301,7 +302,7 @@ class Tutor:
             answer, tried = await self._generate(plan.local, prompt, sink, plan)
             if answer is not None:
                 answer.notice, answer.fell_back = CLOUD_DOWN_NOTICE, True
-                confidence = self._assess(answer, plan, passages, prompt)
+                confidence = self._assess(answer, plan, passages)
                 answer.confidence = confidence.score
                 answer.weak = confidence.score < plan.policy.confidence_threshold
             return answer, [*notes, *tried]
@@ -320,7 +321,7 @@ class Tutor:
             if escalated is not None:
                 escalated.fell_back = True
             return escalated, [*notes, *tried]
-        confidence = self._assess(answer, plan, passages, prompt)
+        confidence = self._assess(answer, plan, passages)
         answer.confidence = confidence.score
         notes += confidence.reasons
         threshold = plan.policy.confidence_threshold
@@ -340,18 +341,15 @@ class Tutor:
         return answer, notes
 
     def _assess(
-        self, answer: _Answer, plan: RoutingPlan, passages: Sequence[Passage], prompt: PromptFor
+        self, answer: _Answer, plan: RoutingPlan, passages: Sequence[Passage]
     ) -> Confidence:
-        material = ""
-        if passages:  # what this model was given: its last turn holds the material
-            material = prompt(answer.model)[-1].content
         confidence = assess(
             answer.generation,
             plan.question,
             plan.policy,
             retrieval_used=self.retriever is not None,
             found_material=bool(passages),
-            material=material,
+            material=answer.turn if passages else "",
         )
         if answer.looped:
             loop = Reason(ReasonCode.LOOP_STOPPED, answer.looped)
@@ -379,22 +377,26 @@ class Tutor:
         """Try the chain in order, healthy models first; skipped ones get a last chance."""
         notes: list[Reason] = []
         skipped = []
+
+        async def attempt(name: str) -> _Answer | None:
+            result = await self._attempt(name, prompt(name), sink, plan)
+            if isinstance(result, Reason):
+                notes.append(result)
+                return None
+            result.fell_back = name != chain[0]
+            if result.cut:
+                notes.append(Reason(ReasonCode.LONG_ANSWER, str(result.cut)))
+            return result
+
         for name in chain:
             if not self.registry.is_healthy(name):
                 skipped.append(name)
                 notes.append(Reason(ReasonCode.SKIPPED_UNHEALTHY, name))
-                continue
-            gen = await self._attempt(name, prompt(name), sink, plan)
-            if isinstance(gen, _Answer):
-                gen.fell_back = name != chain[0]
-                return gen, [*notes, *gen.cut]
-            notes.append(gen)
+            elif (answer := await attempt(name)) is not None:
+                return answer, notes
         for name in skipped:
-            gen = await self._attempt(name, prompt(name), sink, plan)
-            if isinstance(gen, _Answer):
-                gen.fell_back = name != chain[0]
-                return gen, [*notes, *gen.cut]
-            notes.append(gen)
+            if (answer := await attempt(name)) is not None:
+                return answer, notes
         return None, notes
 
     async def _attempt(
@@ -411,10 +413,14 @@ class Tutor:
                 await sink.reset(SWITCH_NOTICE)
             return Reason(ReasonCode.FAILOVER, f"{name}:{error.reason}")
         self.registry.record_success(name)
-        answer = _Answer(gen, name, streamed=progress.sent, looped=progress.guard.reason or "")
-        if progress.cut:
-            answer.cut.append(Reason(ReasonCode.LONG_ANSWER, str(progress.cut)))
-        return answer
+        return _Answer(
+            gen,
+            name,
+            streamed=progress.sent,
+            looped=progress.guard.reason or "",
+            cut=progress.cut,
+            turn=prompt[-1].content,
+        )
 
     async def _stream(
         self,
