@@ -164,7 +164,6 @@ class Navigation(Protocol):
     kind: str  # "about", "next", "count", ...
 
 
-@runtime_checkable
 class Navigator(Protocol):
     """A Retriever that can also answer "what is lesson 3 about", "what comes after X".
 

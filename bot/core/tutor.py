@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from cachetools import LRUCache
 
@@ -44,7 +45,7 @@ from bot.ports import (
     ModelError,
     ModelServerError,
     ModelTimeout,
-    Navigation,
+    Navigator,
     Passage,
     PreferenceStore,
     ReplySink,
@@ -219,15 +220,13 @@ class Tutor:
         self, plan: RoutingPlan, key: Hashable, sink: ReplySink | None
     ) -> Reply | None:
         """A question about the course's structure, answered from it: no model call."""
-        # getattr, not isinstance: a runtime Protocol check costs more than the rest.
-        navigate: Callable[..., Awaitable[Navigation | None]] | None = getattr(
-            self.retriever, "navigate", None
-        )
-        if navigate is None:
+        # hasattr, not isinstance: a runtime Protocol check costs more than the rest.
+        if not hasattr(self.retriever, "navigate"):
             return None
+        navigator = cast(Navigator, self.retriever)
         recent = [m.content for m in self.history.get(key) if m.role == "user"]
         try:
-            found = await navigate(plan.question, recent)
+            found = await navigator.navigate(plan.question, recent)
         except Exception:
             log.exception("course navigation failed; the models answer instead")
             return None
