@@ -1,11 +1,20 @@
-"""What a learner reads, on the embedded model alone: per course, the share of answers
-that state the question's key fact, stay under 1,500 characters and don't loop.
+"""What a learner reads on the zero-setup default: per course, the share of answers that
+state the question's key fact, stay under 1,500 characters and don't loop.
 
 Every question of ``eval/courses/<course>.jsonl`` goes through the whole pipeline in
 process, as ``tutor ask`` sends it (``BotApp`` -> ``Tutor.handle``, a fresh learner each,
 a sink that times the first visible text), on the shipped config with
 ``DEFAULT_MODEL=embedded``, no API key and no network: the cloud model in the tier's chain
-is unavailable, as on a zero-setup install. Courses: the sample course and two built from
+is unavailable, as on a zero-setup install. ``--pipeline`` picks what answers:
+
+- ``shipped`` (default): the embedded model with course navigation and the course-quote
+  fallback, as shipped;
+- ``model-only``: the embedded model alone (no navigation, no course quote);
+- ``ollama`` / ``openai``: the loopback Ollama or OpenAI server as the default model, which
+  answers with the two sentences of the course material it was sent that best match the
+  question: what the prompt carried to the model, through the real client and stream.
+
+Courses: the sample course and two built from
 documentation that ships with Python (``bench/_courses.py``), ingested into ``--data``
 (re-used between runs).
 
@@ -17,27 +26,37 @@ goes to ``bench/out/answer_quality-<course>.jsonl``; ``--show`` prints the misse
 
     python bench/answer_quality.py [--courses sample pyref stdlib] [--split holdout]
         [--limit 10] [--kind navigation|content] [--plain] [--show]
+        [--pipeline shipped|model-only|ollama|openai]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import re
 import statistics
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from _common import ROOT, machine, p95
 from _eval import DEFAULT_DATA, open_course
 from _questions import COURSES, Question, load_questions, states
 
 from bot.app import BotApp
+from bot.config import Settings
+from bot.core.prompt import QUESTION_LABEL
 from bot.core.repetition import detect_loop
 from bot.events import IncomingMessage
+from bot.ports import Passage
 from knowledge.embeddings import SentenceTransformerEmbedder
+from tests.loopback.ollama_server import OllamaServer
+from tests.loopback.openai_server import OpenAIServer
 
 MAX_CHARS = 1500
 OUT = ROOT / "bench" / "out"
@@ -58,10 +77,78 @@ class FirstText:
         self.resets += 1
 
 
+PIPELINES = ("shipped", "model-only", "ollama", "openai")
+LOOPBACK_KEY = "sk-loopback-answer-quality"
+WORD = re.compile(r"[a-z0-9_]+")
+SOURCE_LINE = re.compile(r"^\[\d+\] .*\(.*\)$")  # "[1] Title (source)" above each passage
+STOPWORDS = frozenset(
+    (
+        *("a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from"),
+        *("how", "i", "in", "is", "it", "my", "of", "on", "or", "the", "this", "to", "what"),
+        *("when", "where", "which", "why", "with", "you", "your"),
+    )
+)
+SENT: list[str] = []  # the course material of each loopback request, in order
+
+
+def material_answer(messages: list[dict[str, Any]]) -> str:
+    """The loopback model's answer: the three sentences of the course material in the last
+    turn that share most words with the question (what a faithful model could say)."""
+    turn = messages[-1]["content"]
+    material, _, question = turn.rpartition(QUESTION_LABEL)
+    SENT.append(material)
+    asked = set(WORD.findall(question.lower())) - STOPWORDS
+    lines = [line for line in material.splitlines() if not SOURCE_LINE.match(line)]
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", "\n".join(lines))]
+    sentences = [s for s in sentences if len(s) > 20 and not s.startswith("<")]
+    ranked = sorted(sentences, key=lambda s: -len(asked & set(WORD.findall(s.lower()))))
+    return " ".join(ranked[:3]) or "The course does not say."
+
+
+class SearchOnly:
+    """The retriever without course navigation, for ``--pipeline model-only``."""
+
+    def __init__(self, retriever: Any) -> None:
+        self._retriever = retriever
+
+    async def search(self, question: str) -> list[Passage]:
+        return await self._retriever.search(question)
+
+
+async def no_quote(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+@contextlib.asynccontextmanager
+async def loopback(pipeline: str) -> AsyncIterator[tuple[dict[str, str], str | None]]:
+    """The environment that makes ``pipeline``'s model the default; the OpenAI base URL."""
+    if pipeline == "ollama":
+        async with OllamaServer() as server:
+            server.behaviour.answer = material_answer
+            server.behaviour.models = {"llama3.2:3b"}
+            yield {"DEFAULT_MODEL": "ollama", "OLLAMA_HOST": server.url}, None
+    elif pipeline == "openai":
+        async with OpenAIServer() as server:
+            server.behaviour.answer = material_answer
+            env = {"DEFAULT_MODEL": "gpt-4o-mini", "OPENAI_API_KEY": LOOPBACK_KEY}
+            yield env, server.base_url
+    else:
+        yield {}, None
+
+
+def with_openai_url(settings: Settings, url: str) -> Settings:
+    models = {
+        name: m.model_copy(update={"base_url": url}) if m.provider == "openai" else m
+        for name, m in settings.models.items()
+    }
+    return settings.model_copy(update={"models": models})
+
+
 async def ask(app: BotApp, q: Question, tier: str | None) -> dict:
     retriever = app.knowledge.retriever if app.knowledge else None
     found = bool(await retriever.search(q.question)) if retriever else False
     sink = FirstText()
+    SENT.clear()
     msg = IncomingMessage(
         text=q.question, user=f"learner-{q.id}", channel="bench", platform="cli", tier=tier
     )
@@ -93,27 +180,37 @@ async def ask(app: BotApp, q: Question, tier: str | None) -> dict:
         "first_text_ms": ((sink.first or end) - start) * 1000,
         "latency_ms": (end - start) * 1000,
         "chars": len(text),
+        # loopback pipelines: the key fact was in the course material the model was sent
+        "in_prompt": any(states(m, q.key) for m in SENT) if SENT else None,
     }
 
 
 async def run_course(
     course: str, args: argparse.Namespace, embedder: SentenceTransformerEmbedder
 ) -> list[dict]:
-    env = {"DEFAULT_MODEL": args.default_model}
-    settings, knowledge = await open_course(
-        course, args.data, embedder, env, front_matter=not args.plain, config=args.config
-    )
-    await knowledge.aclose()
     questions = load_questions(course, args.split)
     if args.kind:
         questions = [q for q in questions if q.kind == args.kind]
     questions = questions[: args.limit] if args.limit else questions
     rows = []
-    async with BotApp(settings, embedder=embedder) as app:
-        await app.warm(args.tier)
-        for q in questions:
-            rows.append(await ask(app, q, args.tier))
-    path = OUT / f"answer_quality-{course}.jsonl"
+    async with loopback(args.pipeline) as (env, openai_url):
+        env = {"DEFAULT_MODEL": args.default_model} | env
+        settings, knowledge = await open_course(
+            course, args.data, embedder, env, front_matter=not args.plain, config=args.config
+        )
+        await knowledge.aclose()
+        if openai_url:
+            settings = with_openai_url(settings, openai_url)
+        async with BotApp(settings, embedder=embedder) as app:
+            if args.pipeline == "model-only":  # a bench-only switch: no config turns these off
+                app.tutor.retriever = SearchOnly(app.tutor.retriever)
+                app.tutor._quote = no_quote  # type: ignore[method-assign]
+            # The enterprise tier is cloud-first: the OpenAI server answers, not the embedded.
+            tier = args.tier or ("enterprise" if args.pipeline == "openai" else None)
+            await app.warm(tier)
+            for q in questions:
+                rows.append(await ask(app, q, tier))
+    path = OUT / f"answer_quality-{course}-{args.pipeline}.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return rows
 
@@ -149,6 +246,10 @@ def report(results: dict[str, list[dict]]) -> None:
     everything = [r for rows in results.values() for r in rows]
     models = Counter(r["model"] for r in everything)
     print(f"\nAnswered by: {dict(models)}")
+    sent = [r for r in everything if r["in_prompt"] is not None]
+    if sent:
+        share = sum(r["in_prompt"] for r in sent) / len(sent)
+        print(f"Key fact in the course material sent to the model: {share:.2f} of {len(sent)}")
     print(
         "key: states the key fact; good: key fact, under 1,500 chars and no loop;\n"
         "apol.: apologies although a search found course material; first s: seconds to the\n"
@@ -174,8 +275,10 @@ async def main(args: argparse.Namespace) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     print(f"Machine: {machine()}")
+    model = {"ollama": "loopback Ollama", "openai": "loopback OpenAI"}
     print(
-        f"Pipeline: {args.config.name}, DEFAULT_MODEL={args.default_model}, no API key; "
+        f"Pipeline {args.pipeline}: {args.config.name}, "
+        f"DEFAULT_MODEL={model.get(args.pipeline, args.default_model)}; "
         f"split={args.split or 'all'}"
     )
     embedder = SentenceTransformerEmbedder()
@@ -202,6 +305,7 @@ if __name__ == "__main__":
     parser.add_argument("--config", type=Path, default=ROOT / "config.toml")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--show", action="store_true", help="print the answers that miss")
+    parser.add_argument("--pipeline", default="shipped", choices=PIPELINES)
     parser.add_argument(
         "--plain",
         action="store_true",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,8 @@ class OllamaBehaviour:
     drop_after: int | None = None  # cut the connection after this many chunks (a crash)
     status: int | None = None  # answer with this HTTP error instead
     done_reason: str = "stop"
+    # When given, the answer is computed from the request's messages instead of ``text``.
+    answer: Callable[[list[dict[str, Any]]], str] | None = None
 
 
 class OllamaServer:
@@ -103,12 +106,13 @@ class OllamaServer:
             return web.json_response(self._final(model, 0, 0, "load"))
         self.chatting.set()
         stream = body.get("stream", True)
-        words = [w if i == 0 else " " + w for i, w in enumerate(b.text.split(" "))]
+        text = b.answer(body["messages"]) if b.answer else b.text
+        words = [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))]
         prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
         want_logprobs = bool(body.get("logprobs")) and b.logprobs
         if not stream:
             final = self._final(model, prompt_tokens, len(words), b.done_reason)
-            final["message"] = {"role": "assistant", "content": b.text}
+            final["message"] = {"role": "assistant", "content": text}
             if want_logprobs:
                 final["logprobs"] = [self._logprob(w, i) for i, w in enumerate(words)]
             return web.json_response(final)

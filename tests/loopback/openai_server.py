@@ -7,6 +7,7 @@ import base64
 import json
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ class OpenAIBehaviour:
     statuses: list[int] = field(default_factory=list)
     retry_after: str | None = "0"
     delay_first: float = 0.0
+    # When given, the answer is computed from the request's messages instead of ``text``.
+    answer: Callable[[list[dict[str, Any]]], str] | None = None
 
 
 class OpenAIServer:
@@ -101,7 +104,8 @@ class OpenAIServer:
             return web.json_response(error, status=status, headers=headers)
         if b.delay_first:
             await asyncio.sleep(b.delay_first)
-        words = [w if i == 0 else " " + w for i, w in enumerate(b.text.split(" "))]
+        text = b.answer(body["messages"]) if b.answer else b.text
+        words = [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))]
         prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -110,7 +114,7 @@ class OpenAIServer:
         }
         base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body["model"]}
         if not body.get("stream"):
-            message = {"role": "assistant", "content": b.text}
+            message = {"role": "assistant", "content": text}
             choice = {"index": 0, "message": message, "finish_reason": "stop"}
             return web.json_response(
                 base | {"object": "chat.completion", "choices": [choice], "usage": usage}
