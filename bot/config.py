@@ -198,6 +198,7 @@ class Price(_Strict):
     # Prompt-cache reads and writes (Anthropic); unset, they cost what input costs.
     cache_read: float | None = Field(default=None, ge=0)
     cache_write: float | None = Field(default=None, ge=0)
+    as_of: str = ""  # when this price was taken, if not [prices] as_of
 
 
 class PricesSection(_Strict):

@@ -183,7 +183,7 @@ async def run_models(
                 ttft_ms=gen.ttft_ms,
                 input_tokens=gen.input_tokens,
                 output_tokens=gen.output_tokens,
-                cost_usd=pricing.cost_usd(name, gen.input_tokens, gen.output_tokens),
+                cost_usd=pricing.generation_cost(name, gen),
             )
             if settings.is_local(name):
                 result.confidence = assess(gen, item.text, policy).score
