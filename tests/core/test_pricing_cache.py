@@ -45,9 +45,9 @@ def test_cache_tokens_are_priced_at_their_own_rates(pricing):
     )  # fmt: skip
     expected = (100 * 1.00 + 600 * 0.10 + 300 * 1.25 + 200 * 5.00) / 1e6
     assert pricing.generation_cost("claude", gen) == pytest.approx(expected)
-    assert pricing.cost_usd(
-        "claude", 1000, 200, cache_read=600, cache_write=300
-    ) == pytest.approx(expected)
+    assert pricing.cost_usd("claude", 1000, 200, cache_read=600, cache_write=300) == pytest.approx(
+        expected
+    )
 
 
 def test_a_dated_model_id_takes_its_aliases_price(pricing):
