@@ -40,6 +40,8 @@ class AnthropicBehaviour:
     error_after: int = 2
     delay_first: float = 0.0
     stop_reason: str = "end_turn"
+    # Adaptive thinking: a thinking block streamed before the answer (billed as output).
+    thinking: str | None = None
 
 
 class AnthropicServer:
@@ -123,11 +125,35 @@ class AnthropicServer:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await _event(response, "message_start", {"type": "message_start", "message": message})
+        index = 0
+        thought = b.thinking.split(" ") if b.thinking else []
+        if thought:
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            await _event(
+                response,
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": block},
+            )
+            for word in thought:
+                delta = {"type": "thinking_delta", "thinking": word + " "}
+                await _event(
+                    response,
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                )
+            delta = {"type": "signature_delta", "signature": "c2lnbmVk"}
+            await _event(
+                response,
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": delta},
+            )
+            await _event(response, "content_block_stop", {"type": "content_block_stop", "index": 0})
+            index = 1
         block = {"type": "text", "text": ""}
         await _event(
             response,
             "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": block},
+            {"type": "content_block_start", "index": index, "content_block": block},
         )
         await _event(response, "ping", {"type": "ping"})
         for i, word in enumerate(words):
@@ -140,10 +166,10 @@ class AnthropicServer:
             await _event(
                 response,
                 "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": delta},
+                {"type": "content_block_delta", "index": index, "delta": delta},
             )
-        await _event(response, "content_block_stop", {"type": "content_block_stop", "index": 0})
-        usage["output_tokens"] = len(words)
+        await _event(response, "content_block_stop", {"type": "content_block_stop", "index": index})
+        usage["output_tokens"] = len(words) + len(thought)
         self.usages.append(usage)
         await _event(
             response,
@@ -151,7 +177,7 @@ class AnthropicServer:
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": b.stop_reason, "stop_sequence": None},
-                "usage": {"output_tokens": len(words)},
+                "usage": {"output_tokens": usage["output_tokens"]},
             },
         )
         await _event(response, "message_stop", {"type": "message_stop"})

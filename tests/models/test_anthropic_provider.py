@@ -196,3 +196,14 @@ async def test_max_tokens_stop_is_length(server):
     gen = await m.generate(PROMPT)
     assert gen.finish_reason == "length"
     await m.aclose()
+
+
+async def test_thinking_is_billed_but_never_shown(server):
+    server.behaviour.thinking = "The learner asks about lists, keep it short."
+    m = model(server.base_url)
+    events = [e async for e in m.stream(PROMPT)]
+    final = events[-1]
+    assert [e.text for e in events[:-1]] == ["Claude", " explains", " it", " step", " by", " step."]
+    assert final.text == "Claude explains it step by step."
+    assert final.output_tokens == server.usages[0]["output_tokens"] == 6 + 8
+    await m.aclose()
