@@ -66,8 +66,21 @@ class OpenAIModel(_ModelBase):
     max_retries: int = Field(default=1, ge=0)
 
 
-ModelConfig = Annotated[OllamaModel | EmbeddedModel | OpenAIModel, Field(discriminator="provider")]
+class AnthropicModel(_ModelBase):
+    """Claude through the Messages API; the key comes from ANTHROPIC_API_KEY only."""
+
+    provider: Literal["anthropic"]
+    base_url: str | None = None  # a proxy or gateway speaking the Messages API
+    max_retries: int = Field(default=1, ge=0)
+    # Mark the system prompt and the course material as a cacheable prefix (prompt caching).
+    cache_prefix: bool = True
+
+
+ModelConfig = Annotated[
+    OllamaModel | EmbeddedModel | OpenAIModel | AnthropicModel, Field(discriminator="provider")
+]
 LOCAL_PROVIDERS = frozenset({"ollama", "embedded"})
+PROVIDERS = frozenset({"ollama", "embedded", "openai", "anthropic"})
 
 
 class TutorSection(_Strict):
@@ -182,6 +195,10 @@ class RoutingSection(_Strict):
 class Price(_Strict):
     input: float = Field(ge=0)
     output: float = Field(ge=0)
+    # Prompt-cache reads and writes (Anthropic); unset, they cost what input costs.
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+    as_of: str = ""  # when this price was taken, if not [prices] as_of
 
 
 class PricesSection(_Strict):
@@ -338,6 +355,7 @@ class Secrets(BaseModel):
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = None
 
 
 class Settings(_Strict):
@@ -459,6 +477,7 @@ def _secrets(environ: Mapping[str, str]) -> dict[str, str | None]:
         "slack_bot_token": "SLACK_BOT_TOKEN",
         "slack_app_token": "SLACK_APP_TOKEN",
         "slack_signing_secret": "SLACK_SIGNING_SECRET",
+        "anthropic_api_key": "ANTHROPIC_API_KEY",
     }
     return {field: (environ.get(var) or "").strip() or None for field, var in names.items()}
 
@@ -477,7 +496,7 @@ def _apply_role_overrides(raw: dict[str, Any], environ: Mapping[str, str], path:
             continue
         if value not in models:
             provider, _, model = value.partition("/")
-            if not model or provider not in {"ollama", "embedded", "openai"}:
+            if not model or provider not in PROVIDERS:
                 raise ConfigError(
                     f"{var}={value!r}: not a model in {path} ({', '.join(sorted(models))}) "
                     "and not of the form provider/model (e.g. ollama/llama3.1:8b)"
@@ -506,7 +525,7 @@ def _describe(exc: ValidationError, path: Path, text: str) -> str:
 
 
 def _is_tag(part: Any) -> bool:
-    return part in {"ollama", "embedded", "openai"} or isinstance(part, int)
+    return part in PROVIDERS or isinstance(part, int)
 
 
 def _line_of(text: str, loc: list[str]) -> int | None:

@@ -42,6 +42,9 @@ class Generation:
     ttft_ms: float | None = None
     finish_reason: str | None = None  # "stop", "length", ...
     logprobs: tuple[float, ...] | None = None  # one per output token, when the backend gives them
+    # Of input_tokens, those read from / written to the provider's prompt cache (priced apart).
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 StreamEvent = TextDelta | Generation

@@ -89,7 +89,7 @@ def test_bad_toml_and_missing_file(tmp_path):
 
 def test_unknown_provider_is_refused(tmp_path):
     path = write_config(
-        tmp_path, TEST_CONFIG.replace('provider = "openai"', 'provider = "anthropic"')
+        tmp_path, TEST_CONFIG.replace('provider = "openai"', 'provider = "bedrock"')
     )
     with pytest.raises(ConfigError, match=r"models\.cloud"):
         load_config(path, {})

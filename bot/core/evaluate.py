@@ -135,6 +135,8 @@ class ModelResult:
     cost_usd: float | None = 0.0
     confidence: float | None = None
     quality: float | None = None  # 0..1 from the judge
+    cache_read_tokens: int = 0  # of input_tokens, read from the provider's prompt cache
+    cache_write_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -183,7 +185,9 @@ async def run_models(
                 ttft_ms=gen.ttft_ms,
                 input_tokens=gen.input_tokens,
                 output_tokens=gen.output_tokens,
-                cost_usd=pricing.cost_usd(name, gen.input_tokens, gen.output_tokens),
+                cost_usd=pricing.generation_cost(name, gen),
+                cache_read_tokens=gen.cache_read_tokens,
+                cache_write_tokens=gen.cache_write_tokens,
             )
             if settings.is_local(name):
                 result.confidence = assess(gen, item.text, policy).score
@@ -322,12 +326,14 @@ def write_report(
         writer = csv.writer(f)
         writer.writerow(
             ["model", "id", "ok", "error", "latency_ms", "ttft_ms", "input_tokens",
-             "output_tokens", "cost_usd", "confidence", "quality"]
+             "output_tokens", "cost_usd", "confidence", "quality", "cache_read_tokens",
+             "cache_write_tokens"]
         )  # fmt: skip
         for m in results:
             writer.writerow(
                 [m.model, m.item.id, m.ok, m.error, f"{m.latency_ms:.1f}", m.ttft_ms,
-                 m.input_tokens, m.output_tokens, m.cost_usd, m.confidence, m.quality]
+                 m.input_tokens, m.output_tokens, m.cost_usd, m.confidence, m.quality,
+                 m.cache_read_tokens, m.cache_write_tokens]
             )  # fmt: skip
     _chart(paths[3], models, cost)
     return paths

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from bot.config import Price, Settings
+from bot.ports import Generation
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +18,27 @@ class Pricing:
         self._settings = settings
         self._warned: set[str] = set()
 
-    def cost_usd(self, model_name: str, input_tokens: int, output_tokens: int) -> float | None:
+    def generation_cost(self, model_name: str, gen: Generation) -> float | None:
+        """What one model call cost, its prompt-cache reads and writes included."""
+        return self.cost_usd(
+            model_name,
+            gen.input_tokens,
+            gen.output_tokens,
+            cache_read=gen.cache_read_tokens,
+            cache_write=gen.cache_write_tokens,
+        )
+
+    def cost_usd(
+        self,
+        model_name: str,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        cache_read: int = 0,
+        cache_write: int = 0,
+    ) -> float | None:
+        """``input_tokens`` counts every prompt token; ``cache_read`` and ``cache_write``
+        of them are priced at the cache rates (the input rate when none is set)."""
         if self._settings.is_local(model_name):
             return 0.0
         price = self.price(model_name)
@@ -28,7 +50,16 @@ class Pricing:
                     model_name,
                 )
             return None
-        return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
+        cache_read, cache_write = max(cache_read, 0), max(cache_write, 0)
+        uncached = max(input_tokens - cache_read - cache_write, 0)
+        read_price = price.input if price.cache_read is None else price.cache_read
+        write_price = price.input if price.cache_write is None else price.cache_write
+        return (
+            uncached * price.input
+            + cache_read * read_price
+            + cache_write * write_price
+            + output_tokens * price.output
+        ) / 1_000_000
 
     def saved_usd(
         self, tier: str, model_name: str, input_tokens: int, output_tokens: int
@@ -53,6 +84,12 @@ class Pricing:
         return next((name for name in chain if not self._settings.is_local(name)), None)
 
     def price(self, model_name: str) -> Price | None:
+        """The price of a model entry, by its provider model id, its entry name, or the
+        id without a date suffix (``claude-haiku-4-5-20251001`` is ``claude-haiku-4-5``)."""
         table = self._settings.prices.models
         config = self._settings.models.get(model_name)
-        return table.get(config.model if config else model_name) or table.get(model_name)
+        model = config.model if config else model_name
+        return table.get(model) or table.get(model_name) or table.get(_DATED.sub("", model))
+
+
+_DATED = re.compile(r"-\d{8}$")

@@ -183,7 +183,7 @@ class Tutor:
         self._update_sticky(key, route, plan)
         if answer.held and sink is not None:
             await sink.delta(gen.text)
-        cost = self.pricing.cost_usd(name, gen.input_tokens, gen.output_tokens)
+        cost = self.pricing.generation_cost(name, gen)
         if route == "cloud":
             self.budgets.add(plan.tier, user_key(msg), cost)
         outcome: Outcome = "fell_back" if answer.fell_back else "answered"

@@ -18,7 +18,8 @@ from bot.config import OllamaModel, Settings
 from bot.doctor.hardware import GIB, Hardware, detect, model_size_b, suggest
 from bot.doctor.report import check_index
 from bot.ledger.health import ledger_checks
-from bot.models.health import embedded_checks, ollama_checks, openai_checks
+from bot.models.health import anthropic_checks, embedded_checks, ollama_checks, openai_checks
+from bot.models.registry import KEY_VARS, has_key
 from bot.ports import CheckResult, Probe
 
 DISK_FAIL_BYTES = 500 * 1024**2
@@ -40,6 +41,7 @@ def probes(
         ("ollama", partial(ollama_checks, settings)),
         ("embedded", partial(embedded_checks, settings)),
         ("openai", partial(openai_checks, settings)),
+        ("anthropic", partial(anthropic_checks, settings)),
         *platforms,
         ("course index", partial(check_index, index)),
         ("ledger", partial(ledger_checks, settings)),
@@ -58,15 +60,24 @@ async def config_checks(settings: Settings) -> list[CheckResult]:
         tier
         for tier in settings.tiers
         if not any(settings.is_local(n) for n in settings.chain(tier))
-        and settings.secrets.openai_api_key is None
+        and not any(has_key(settings, n) for n in settings.chain(tier))
     ]
     if stranded:
+        needed = sorted(
+            {
+                KEY_VARS[settings.models[n].provider]
+                for tier in stranded
+                for n in settings.chain(tier)
+                if settings.models[n].provider in KEY_VARS
+            }
+        )
+        keys = " or ".join(needed) or "an API key"
         return [
             CheckResult(
                 "config",
                 "fail",
-                f"tier {', '.join(stranded)} has only cloud models and no OPENAI_API_KEY",
-                "set OPENAI_API_KEY, or add a local model to the tier's chain",
+                f"tier {', '.join(stranded)} has only cloud models and no {keys}",
+                f"set {keys}, or add a local model to the tier's chain",
             )
         ]
     return [CheckResult("config", "pass", f"{settings.config_path}: {tiers}")]

@@ -1,4 +1,4 @@
-"""Each provider's health check for ``tutor doctor``: Ollama, the embedded model, OpenAI.
+"""Each provider's health check for ``tutor doctor``: Ollama, embedded, OpenAI, Anthropic.
 
 Each function is a Probe body: it takes the settings, returns CheckResults, and turns
 every problem it can name into a ``warn`` or ``fail`` with the command that fixes it.
@@ -12,11 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import anthropic
 import httpx
 import ollama
 import openai
 
-from bot.config import EmbeddedModel, OllamaModel, OpenAIModel, Settings
+from bot.config import AnthropicModel, EmbeddedModel, OllamaModel, OpenAIModel, Settings
+from bot.models.anthropic import DEFAULT_BASE_URL as ANTHROPIC_BASE_URL
+from bot.models.anthropic import KEY_HINT as ANTHROPIC_KEY_HINT
 from bot.models.ollama import DEFAULT_HOST
 from bot.models.openai import DEFAULT_BASE_URL
 from bot.ports import CheckResult, CheckStatus, ModelError
@@ -258,3 +261,78 @@ async def openai_checks(settings: Settings) -> list[CheckResult]:
                 CheckResult(f"openai {base_url}", "pass", f"the key works ({', '.join(models)})")
             )
     return results
+
+
+# --- Anthropic ---------------------------------------------------------------------------
+
+
+async def anthropic_checks(settings: Settings) -> list[CheckResult]:
+    """The API key and each Claude model, with one free call (models.retrieve) per model."""
+    servers: dict[str, list[str]] = {}
+    for config in settings.models.values():
+        if isinstance(config, AnthropicModel):
+            models = servers.setdefault(config.base_url or ANTHROPIC_BASE_URL, [])
+            if config.model not in models:
+                models.append(config.model)
+    if not servers:
+        return []
+    key = settings.secrets.anthropic_api_key
+    if key is None:
+        return [
+            CheckResult(
+                "anthropic",
+                "warn",
+                "ANTHROPIC_API_KEY is not set: questions for Claude go to the next model",
+                "export ANTHROPIC_API_KEY=sk-ant-... to enable the Claude models",
+            )
+        ]
+    results = []
+    for base_url, models in servers.items():
+        results += await _anthropic_server(key.get_secret_value(), base_url, models)
+    return results
+
+
+async def _anthropic_server(key: str, base_url: str, models: list[str]) -> list[CheckResult]:
+    check = f"anthropic {base_url}"
+    client = anthropic.AsyncAnthropic(
+        api_key=key, base_url=base_url, timeout=NET_TIMEOUT_S, max_retries=0
+    )
+    missing: list[str] = []
+    try:
+        for model in models:
+            try:
+                await client.models.retrieve(model)
+            except anthropic.NotFoundError:
+                missing.append(model)
+    except (anthropic.AuthenticationError, anthropic.PermissionDeniedError):
+        return [CheckResult(check, "fail", "the API key was refused", ANTHROPIC_KEY_HINT)]
+    except anthropic.APIConnectionError:
+        return [
+            CheckResult(
+                check,
+                "fail",
+                "cannot reach the API: Claude's questions fall back to the next model",
+                "check the network, HTTPS_PROXY or [models.*] base_url",
+            )
+        ]
+    except anthropic.APIStatusError as exc:
+        return [
+            CheckResult(
+                check,
+                "warn",
+                f"the API answered HTTP {exc.status_code} to models.retrieve",
+                "retry later; see https://status.claude.com",
+            )
+        ]
+    finally:
+        await client.close()
+    if missing:
+        return [
+            CheckResult(
+                check,
+                "warn",
+                f"the key works, but {', '.join(missing)} is not available to it",
+                "pick a current model id in [models.*] model (see docs.claude.com models overview)",
+            )
+        ]
+    return [CheckResult(check, "pass", f"the key works ({', '.join(models)})")]

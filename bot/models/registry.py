@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from bot.config import EmbeddedModel, OllamaModel, OpenAIModel, Settings
+from pydantic import SecretStr
+
+from bot.config import AnthropicModel, EmbeddedModel, OllamaModel, OpenAIModel, Settings
 from bot.ports import ChatModel, ModelError
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,32 @@ def build_model(name: str, settings: Settings) -> ChatModel:
 
         secret = settings.secrets.openai_api_key
         return OpenAIChatModel(name, config, api_key=secret.get_secret_value() if secret else None)
+    if isinstance(config, AnthropicModel):
+        from bot.models.anthropic import AnthropicChatModel
+
+        secret = settings.secrets.anthropic_api_key
+        return AnthropicChatModel(
+            name, config, api_key=secret.get_secret_value() if secret else None
+        )
     raise ValueError(f"unknown provider for model {name!r}")
+
+
+KEY_VARS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+
+def api_key(settings: Settings, name: str) -> SecretStr | None:
+    """The key a configured cloud model is called with (None for local models)."""
+    provider = settings.models[name].provider
+    if provider == "openai":
+        return settings.secrets.openai_api_key
+    if provider == "anthropic":
+        return settings.secrets.anthropic_api_key
+    return None
+
+
+def has_key(settings: Settings, name: str) -> bool:
+    """Whether ``name`` has what it needs to be called: a cloud model, its API key."""
+    return settings.models[name].provider not in KEY_VARS or api_key(settings, name) is not None
 
 
 class ModelRegistry:
@@ -77,9 +104,7 @@ class ModelRegistry:
         model = self._models.get(name)
         if model is not None:
             return bool(getattr(model, "configured", True))
-        if isinstance(self._settings.models[name], OpenAIModel):
-            return self._settings.secrets.openai_api_key is not None
-        return True
+        return has_key(self._settings, name)
 
     def is_healthy(self, name: str) -> bool:
         health = self._health.get(name)
