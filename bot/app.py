@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ from bot.digests.scheduler import DigestScheduler
 from bot.digests.service import Digests
 from bot.events import CommandRequest, CommandResult
 from bot.ledger.store import Ledger
+from bot.memory.embedding import CachedEmbedder
+from bot.memory.memory import CourseMemory
 from bot.models.registry import ModelRegistry
 from bot.ports import Adapter, ChatModel, CheckResult, Embedder, PreferenceStore, Probe
 from bot.service.metrics import Metrics
@@ -54,6 +57,7 @@ class BotApp:
         self.tutor: Tutor
         self.commands: Commands
         self.metrics: Metrics
+        self.memory: CourseMemory
         self.index_check: Probe | None = index_probe(settings)
 
     async def __aenter__(self) -> BotApp:
@@ -69,6 +73,11 @@ class BotApp:
             self.knowledge = await self._open_knowledge()
             if self.knowledge is not None:
                 self.embedder = self.knowledge.embedder  # one embedder for search and routing
+            if self.embedder is not None:  # routing and memory embed the same question
+                self.embedder = CachedEmbedder(self.embedder)
+            self.memory = await CourseMemory(
+                self.settings, self.ledger, self.embedder, course_dir=course_folder(self.settings)
+            ).open()
             self.router = self._build_router()
             if self._warm_router:
                 await self.warm_router()
@@ -79,6 +88,7 @@ class BotApp:
                 ledger=self.ledger,
                 preferences=self.preferences,
                 router=self.router,
+                memory=self.memory,
             )
             self.tutor.budgets.seed(*await self.ledger.month_spend())
             self.commands = Commands(
@@ -253,6 +263,12 @@ class BotApp:
         await endpoint.start()
         self._stack.push_async_callback(endpoint.aclose)
         return endpoint
+
+
+def course_folder(settings: Settings) -> Path:
+    """``[knowledge] course_dir``, relative to the config file's folder."""
+    path = Path(settings.knowledge.course_dir).expanduser()
+    return path if path.is_absolute() else settings.config_path.parent / path
 
 
 def index_probe(settings: Settings) -> Probe | None:

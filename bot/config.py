@@ -328,6 +328,18 @@ class ServiceSection(_Strict):
     ready_timeout_s: float = Field(default=60.0, gt=0)  # platforms connected by then, or warn
 
 
+class MemorySection(_Strict):
+    """``[memory]``: course memory, answers reused for questions that mean the same."""
+
+    enabled: bool = True
+    # Cosine similarity of the questions' embeddings at or above which they mean the same,
+    # with no differing key term (see bot/memory/match.py). Calibrated on
+    # eval/memory_pairs.jsonl by bench/memory_match.py for the default embedder.
+    threshold: float = Field(default=0.83, ge=0, le=1)
+    ttl_days: float = Field(default=120, gt=0)  # an entry is not reused after this
+    max_entries: int = Field(default=5000, ge=1)  # per course and workspace; least used go
+
+
 class Secrets(BaseModel):
     """Credentials from the environment; SecretStr keeps them out of reprs and logs."""
 
@@ -355,6 +367,7 @@ class Settings(_Strict):
     digests: DigestsSection = DigestsSection()
     knowledge: KnowledgeSection = KnowledgeSection()
     service: ServiceSection = ServiceSection()
+    memory: MemorySection = MemorySection()
     # Filled by load_config, not read from the file.
     config_path: Path = Path("config.toml")
     data_dir: Path = Path("data")
