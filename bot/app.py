@@ -46,6 +46,7 @@ class BotApp:
         self.settings = settings
         self._models = models
         self.embedder = embedder
+        self._embedder_given = embedder is not None
         self._warm_router = warm_router
         self.knowledge: CourseKnowledge | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -76,7 +77,10 @@ class BotApp:
             if self.embedder is not None:  # routing and memory embed the same question
                 self.embedder = CachedEmbedder(self.embedder)
             self.memory = await CourseMemory(
-                self.settings, self.ledger, self.embedder, course_dir=course_folder(self.settings)
+                self.settings,
+                self.ledger,
+                self.embedder if self._has_course() else None,
+                course_dir=course_folder(self.settings),
             ).open()
             self.router = self._build_router()
             if self._warm_router:
@@ -140,7 +144,15 @@ class BotApp:
         assert self.knowledge is not None
         result = await self.knowledge.reindex(req)
         self.tutor.retriever = self.knowledge.retriever  # the first index grounds answers now
+        if self.memory.embedder is None and self._has_course():
+            self.memory.embedder = self.embedder
         return result
+
+    def _has_course(self) -> bool:
+        """Course memory works once there is a course: an index, or an embedder given."""
+        if self._embedder_given:
+            return True
+        return self.knowledge is not None and self.knowledge.retriever is not None
 
     def local_models(self, tier: str | None = None) -> list[str]:
         tier = tier or self.settings.routing.default_tier

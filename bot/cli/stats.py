@@ -34,8 +34,7 @@ async def stats_tables(ledger: Ledger, digests: Digests, period: Period) -> list
 async def stats_summary(digests: Digests, period: Period) -> dict[str, Any]:
     """``tutor stats --json``: the period's figures as one object (design.md's contract).
 
-    Votes and hand-offs to a person are not recorded by this version, so they count 0;
-    no answer comes from course memory yet either.
+    Votes and hand-offs to a person are not recorded by this version, so they count 0.
     """
     digest = await digests.on_demand(period)
     now = digest.total[0]
@@ -45,8 +44,8 @@ async def stats_summary(digests: Digests, period: Period) -> dict[str, Any]:
         "questions": now.questions,
         "by_route": {
             "local": now.local_answers,
-            "memory": 0,
-            "cloud": now.answers - now.local_answers,
+            "memory": now.memory_answers,
+            "cloud": now.answers - now.local_answers - now.memory_answers,
         },
         "feedback": {"up": 0, "down": 0},
         "handoffs": 0,
@@ -54,6 +53,8 @@ async def stats_summary(digests: Digests, period: Period) -> dict[str, Any]:
         "local_share": now.local_share,
         "spend_usd": round(now.spend_usd, 6),
         "saved_usd": round(now.saved_usd, 6),
+        "memory_share": now.memory_share,
+        "memory_saved_usd": round(now.memory_saved_usd, 6),
         "top_reasons": dict(now.reasons),
         "tiers": {name: figures.questions for name, (figures, _) in digest.tiers.items()},
     }
@@ -80,7 +81,7 @@ async def _overview(ledger: Ledger, digests: Digests) -> Table:
 def _tiers(digest: Digest) -> Table:
     table = Table(title=f"Per tier, {digest.window.label}", **COMPACT)
     table.add_column("tier")
-    for name in ("asked", "learners", "local", "spend", "saved", "p50", "p95", "failed"):
+    for name in ("asked", "learners", "local", "memory", "spend", "saved", "p50", "p95", "failed"):
         table.add_column(name, justify="right")
     rows = [*digest.tiers.items()]
     if len(rows) > 1:
@@ -91,6 +92,7 @@ def _tiers(digest: Digest) -> Table:
             f"{now.questions:,}",
             f"{now.learners:,}",
             fmt_share(now.local_share),
+            fmt_share(now.memory_share),
             fmt_money(now.spend_usd, now.unknown_cost),
             fmt_money(now.saved_usd, now.unknown_saved),
             fmt_ms(now.p50_ms),

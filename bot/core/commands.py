@@ -108,7 +108,9 @@ class Commands:
         reply = self.tutor.last_reply(req.platform, req.workspace, req.channel, req.user)
         if reply is None:
             return CommandResult("I haven't answered you in this channel yet.")
-        where = "a local model" if reply.route == "local" else "a cloud model"
+        where = {"local": "a local model", "memory": "course memory"}.get(
+            reply.route, "a cloud model"
+        )
         lines = [f"Your last answer came from **{reply.model}** ({where})."]
         if reply.reasons:
             lines.append("Reasons: " + ", ".join(f"`{r}`" for r in reply.reasons))
