@@ -335,7 +335,7 @@ class MemorySection(_Strict):
     # Cosine similarity of the questions' embeddings at or above which they mean the same,
     # with no differing key term (see bot/memory/match.py). Calibrated on
     # eval/memory_pairs.jsonl by bench/memory_match.py for the default embedder.
-    threshold: float = Field(default=0.83, ge=0, le=1)
+    threshold: float = Field(default=0.77, ge=0, le=1)
     ttl_days: float = Field(default=120, gt=0)  # an entry is not reused after this
     max_entries: int = Field(default=5000, ge=1)  # per course and workspace; least used go
 

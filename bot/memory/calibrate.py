@@ -70,10 +70,19 @@ def score(
 
 
 def choose_threshold(
-    pairs: Sequence[Pair], similarities: Sequence[float], bar: float = 0.99, margin: float = 0.02
+    pairs: Sequence[Pair],
+    similarities: Sequence[float],
+    bar: float = 0.99,
+    margin: float = 0.02,
+    floor: float = 0.75,
 ) -> float:
-    """The lowest threshold (plus a safety ``margin``) whose precision reaches ``bar``."""
-    candidates = sorted({round(s, 3) for s in similarities})
+    """The lowest threshold (plus a safety ``margin``) whose precision reaches ``bar``.
+
+    Never below ``floor``: the key-term guard makes every threshold look precise on a
+    small set, but questions with the same key terms and little else in common (word
+    order, intent) are not the same question, and no labelled set can list them all.
+    """
+    candidates = sorted({round(s, 3) for s in similarities if s >= floor})
     for threshold in candidates:
         if score(pairs, similarities, threshold).precision >= bar:
             return min(1.0, round(threshold + margin, 3))

@@ -2,9 +2,9 @@
 
 Cosine similarity alone cannot tell "the difference between a list and a tuple" from
 "... a list and a set": the sentences share everything but one word. So a match also
-needs the questions' key terms (content words, lightly normalised) to agree: a term one
-question has that the other lacks, on both sides at once (a substitution), is a near
-miss whatever the similarity. One extra term on one side only ("... on Discord") is allowed.
+needs the questions' key terms (content words, lightly normalised, plus operators,
+negation and direction) to be the same: a term one question has that the other lacks is
+a near miss whatever the similarity.
 The threshold is calibrated on eval/memory_pairs.jsonl (bench/memory_match.py).
 """
 
@@ -35,8 +35,8 @@ _FILLER_TEXT = """
     worked understand understanding tell show example examples know need want trying try tried
     help question questions simple simply basically exactly correct correctly right proper
     properly best good way python course lesson guys someone anybody briefly quick quickly
-    compare comparison compared contrast purpose point idea concept define definition describe
-    go going happen happens happening make makes made supposed wrong confused confusing
+    compare comparison compared contrast purpose point idea concept describe
+    go going happen happens happening supposed wrong confused confusing
     possible able doing done does"""
 FILLER = frozenset(_FILLER_TEXT.split())
 # Words that turn a question round: "print without a newline" is not "print a newline".
@@ -45,6 +45,11 @@ NEGATIONS = frozenset(_NEGATION_TEXT.split())
 NEGATED = "~not"
 # Words after which the next key term is a direction: "a string to an integer".
 DIRECTIONS = frozenset({"to", "into", "from"})
+
+# Before these words a Python keyword is a key term: "a for loop" is not "a while loop".
+KEYWORD_CONTEXT = frozenset(
+    {"loop", "loops", "statement", "statements", "keyword", "clause", "block", "operator"}
+)
 
 # Spellings of the same term, so "dict" and "dictionary" agree.
 SYNONYMS = {
@@ -79,8 +84,11 @@ SYNONYMS = {
     "erase": "remove",
     "start": "begin",
     "starting": "begin",
-    "create": "make",
-    "creating": "make",
+    "make": "create",
+    "makes": "create",
+    "making": "create",
+    "made": "create",
+    "creating": "create",
     "iterate": "loop",
     "iterating": "loop",
     "iteration": "loop",
@@ -125,7 +133,11 @@ def terms(text: str) -> frozenset[str]:
     Operators and negation are terms too, and so is each direction ("to:integer").
     """
     found = {f"{prep}:{term}" for prep, term in directions(text).items()}
-    for word in WORD.findall(text.casefold().replace("'", "")):
+    words = WORD.findall(text.casefold().replace("'", ""))
+    for i, word in enumerate(words):
+        if i + 1 < len(words) and words[i + 1] in KEYWORD_CONTEXT and word.isalpha():
+            found.add(word)  # for, while, if, with, is ... as the keyword they are
+            continue
         if word in NEGATIONS:
             found.add(NEGATED)
             continue
@@ -144,25 +156,14 @@ def terms(text: str) -> frozenset[str]:
 
 
 def near_miss(a: Iterable[str], b: Iterable[str]) -> bool:
-    """True when the key terms say these are different questions.
+    """True when the key terms say these are different questions: they are not the same.
 
-    Each has a term the other lacks (a substitution: "tuple" for "set"), or one adds
-    more than one term ("sort a list" against "... in descending order"), or they
-    differ in an operator, a negation or a direction.
+    A term either lacks makes a different question: "tuple" for "set", "what is a global
+    variable" against "... a global and a local variable", "sort a list" against "... in
+    descending order", "=" against "==", "a string to an integer" against the reverse.
+    Strict on purpose: a wrong reuse costs far more than a miss.
     """
-    sa, sb = set(a), set(b)
-    da = {t.split(":", 1)[0]: t for t in sa if ":" in t and not SYMBOLS.match(t)}
-    db = {t.split(":", 1)[0]: t for t in sb if ":" in t and not SYMBOLS.match(t)}
-    if any(db.get(prep, term) != term for prep, term in da.items()):
-        return True  # "a string to an integer" against "an integer to a string"
-    sa = {t for t in sa if t not in da.values()}
-    sb = {t for t in sb if t not in db.values()}
-    only_a, only_b = sa - sb, sb - sa
-    if only_a and only_b:
-        return True
-    if len(only_a) > 1 or len(only_b) > 1:
-        return True
-    return any(SYMBOLS.match(t) or t == NEGATED or ":" in t for t in only_a | only_b)
+    return set(a) != set(b)
 
 
 def same_question(

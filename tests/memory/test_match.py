@@ -18,6 +18,10 @@ from bot.memory.rules import has_code, not_reusable, proved_good
         ("How do I print without a newline?", "How do I print a newline?"),
         ("What is the difference between == and is?", "What is the difference between = and ==?"),
         ("How do I sort a list?", "How do I sort a list in descending order?"),
+        ("What is a global variable?", "global variable vs local variable?"),
+        ("What is a for loop?", "What is a while loop?"),
+        ("How do I activate a virtual environment?", "How do I create a virtual environment?"),
+        ("How do I define a class?", "What is a class?"),
     ],
 )
 def test_near_misses_never_match_however_similar(a, b):
@@ -30,7 +34,8 @@ def test_near_misses_never_match_however_similar(a, b):
     [
         ("What's the difference between a list and a tuple?", "list vs tuple: how do they differ?"),
         ("How do I add an item to a dict?", "how to add an element to a dictionary"),
-        ("How do I reset my password?", "I forgot my password, how do I reset it?"),
+        ("How do I reset my password?", "how can I reset my password, please"),
+        ("How does the with statement work?", "What is the with statement for?"),
     ],
 )
 def test_paraphrases_keep_their_key_terms(a, b):
