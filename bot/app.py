@@ -18,6 +18,7 @@ from bot.digests.scheduler import DigestScheduler
 from bot.digests.service import Digests
 from bot.events import CommandRequest, CommandResult
 from bot.ledger.store import Ledger
+from bot.memory.curation import FaqCommands
 from bot.memory.embedding import CachedEmbedder
 from bot.memory.memory import CourseMemory
 from bot.models.registry import ModelRegistry
@@ -79,8 +80,9 @@ class BotApp:
             self.memory = await CourseMemory(
                 self.settings,
                 self.ledger,
-                self.embedder if self._has_course() else None,
+                self.embedder,
                 course_dir=course_folder(self.settings),
+                keeps_answers=self._has_course(),
             ).open()
             self.router = self._build_router()
             if self._warm_router:
@@ -102,6 +104,7 @@ class BotApp:
                 self.preferences,
                 cost=self.digests.command,
                 reindex=self._reindex if self.knowledge else None,
+                faq=FaqCommands(self.memory),
             )
             self.metrics = Metrics(self.settings, self.registry, self.ledger)
         except BaseException:
@@ -144,12 +147,11 @@ class BotApp:
         assert self.knowledge is not None
         result = await self.knowledge.reindex(req)
         self.tutor.retriever = self.knowledge.retriever  # the first index grounds answers now
-        if self.memory.embedder is None and self._has_course():
-            self.memory.embedder = self.embedder
+        self.memory.keeps_answers = self._has_course()
         return result
 
     def _has_course(self) -> bool:
-        """Course memory works once there is a course: an index, or an embedder given."""
+        """Course memory learns once there is a course: an index, or an embedder given."""
         if self._embedder_given:
             return True
         return self.knowledge is not None and self.knowledge.retriever is not None

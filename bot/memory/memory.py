@@ -91,6 +91,7 @@ class CourseMemory:
         *,
         course_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
+        keeps_answers: bool = True,
     ) -> None:
         self.settings = settings
         self.config = settings.memory
@@ -100,6 +101,9 @@ class CourseMemory:
         self.sources = SourceHashes(course_dir)
         self.redactor = Redactor(settings.privacy)
         self.recalled = 0  # answers given from memory by this process
+        # False until there is a course: then pinned answers are given, none is learned
+        # (so a bot without course material never loads the embedder to remember one).
+        self.keeps_answers = keeps_answers
         self._clock = clock
         self._entries: dict[int, Entry] = {}
         self._scopes: dict[tuple[str, str], _Scope] = {}
@@ -177,7 +181,7 @@ class CourseMemory:
         follow_up: bool = False,
     ) -> None:
         """Keep an answer to give again, if it may be: see the module docstring."""
-        if not self.enabled or private or follow_up:
+        if not self.enabled or not self.keeps_answers or private or follow_up:
             return
         if reply.route not in ("local", "cloud") or reply.outcome != "answered" or reply.notice:
             return
