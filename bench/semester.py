@@ -91,6 +91,18 @@ HOWTO = [
     "make an HTTP request", "parse command line arguments", "commit changes in git",
     "undo the last git commit", "push changes to GitHub", "read an environment variable",
 ]  # fmt: skip
+# Operations on each container: many near misses of one another ("sort a list" and "sort
+# a tuple", "convert a list to a set" and "convert a set to a list").
+CONTAINERS = ["a list", "a tuple", "a set", "a dictionary", "a string"]
+OPERATIONS = [
+    "add an element to {c}", "remove an element from {c}", "sort {c}", "copy {c}",
+    "loop over {c}", "check if {c} is empty", "get the length of {c}", "print {c}",
+    "compare two of {c}", "find an element in {c}", "clear {c}", "save {c} to a file",
+]  # fmt: skip
+HOWTO += [op.format(c=c) for op in OPERATIONS for c in CONTAINERS]
+HOWTO += [f"convert {a} to {b}" for a in CONTAINERS for b in CONTAINERS if a != b]
+HOWTO = list(dict.fromkeys(HOWTO))
+
 ADMIN = [
     "reset my password", "reset my progress", "change my username", "get a certificate",
     "submit the first assignment", "submit the second assignment", "contact the instructor",
