@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings
 from bot.core.commands import Commands
-from bot.core.router import ExampleClassifier, Router
+from bot.core.router import ExampleClassifier, Router, load_examples
 from bot.core.tutor import Tutor
 from bot.digests.scheduler import DigestScheduler
 from bot.digests.service import Digests
@@ -20,6 +21,7 @@ from bot.events import CommandRequest, CommandResult
 from bot.ledger.store import Ledger
 from bot.memory.curation import FaqCommands
 from bot.memory.embedding import CachedEmbedder
+from bot.memory.learning import Learned, learn, learned_examples
 from bot.memory.memory import CourseMemory
 from bot.models.registry import ModelRegistry
 from bot.ports import Adapter, ChatModel, CheckResult, Embedder, PreferenceStore, Probe
@@ -170,12 +172,54 @@ class BotApp:
             log.warning("no routing examples at %s: routing by rules alone", path)
             return Router()
         try:
-            classifier = ExampleClassifier.from_jsonl(
-                self.embedder, path, method=config.classifier, regularisation=config.classifier_c
+            examples = load_examples(path) + learned_examples(self.settings)
+            classifier = ExampleClassifier(
+                self.embedder,
+                examples,
+                method=config.classifier,
+                regularisation=config.classifier_c,
             )
         except ValueError as exc:
             raise ConfigError(f"routing.examples: {exc}") from None
         return Router(classifier)
+
+    async def learn(self) -> Learned:
+        """Refit the routing classifier from the ledger's outcomes (see bot.memory.learning);
+        the router uses the new model at once when it routes the held-back suite as well."""
+        if self.embedder is None or self.router.classifier is None:
+            raise ConfigError("the router has no classifier to refit (no embedder or examples)")
+        suite = self.settings.config_path.parent / self.settings.memory.learn_suite
+        learned = await learn(self.settings, self.ledger, self.embedder, suite=suite)
+        if learned.run.kept:  # the tutor's router, with the new model once it is fitted
+            classifier = self._build_router().classifier
+            if classifier is not None:
+                await classifier.warm()
+                self.router.classifier = classifier
+        return learned
+
+    def start_learning(self) -> asyncio.Task[None] | None:
+        """Refit the router every ``[memory] learn_every_hours`` until the app closes."""
+        every_s = self.settings.memory.learn_every_hours * 3600
+        if not every_s or self.router.classifier is None:
+            return None
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(every_s)
+                try:
+                    log.info("router learning: %s", (await self.learn()).summary())
+                except Exception:
+                    log.exception("router learning failed; the previous model stays")
+
+        task = asyncio.create_task(loop(), name="router-learning")
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        self._stack.push_async_callback(stop)
+        return task
 
     async def warm_router(self) -> None:
         """Embed the routing examples now rather than on the first question."""

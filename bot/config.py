@@ -338,6 +338,11 @@ class MemorySection(_Strict):
     threshold: float = Field(default=0.77, ge=0, le=1)
     ttl_days: float = Field(default=120, gt=0)  # an entry is not reused after this
     max_entries: int = Field(default=5000, ge=1)  # per course and workspace; least used go
+    # The router learns from outcomes (`tutor learn`, and this often while serving; 0: off).
+    learn_every_hours: float = Field(default=168, ge=0)
+    learn_days: float = Field(default=90, gt=0)  # outcomes this recent
+    learn_max_examples: int = Field(default=300, ge=1)  # per label, newest first
+    learn_suite: str = "eval/suite.jsonl"  # its "heldout" split guards against a worse model
 
 
 class Secrets(BaseModel):

@@ -81,7 +81,7 @@ async def _overview(ledger: Ledger, digests: Digests) -> Table:
 def _tiers(digest: Digest) -> Table:
     table = Table(title=f"Per tier, {digest.window.label}", **COMPACT)
     table.add_column("tier")
-    for name in ("asked", "learners", "local", "memory", "spend", "saved", "p50", "p95", "failed"):
+    for name in ("asked", "learners", "local", "spend", "saved", "p50", "p95", "failed"):
         table.add_column(name, justify="right")
     rows = [*digest.tiers.items()]
     if len(rows) > 1:
@@ -92,7 +92,6 @@ def _tiers(digest: Digest) -> Table:
             f"{now.questions:,}",
             f"{now.learners:,}",
             fmt_share(now.local_share),
-            fmt_share(now.memory_share),
             fmt_money(now.spend_usd, now.unknown_cost),
             fmt_money(now.saved_usd, now.unknown_saved),
             fmt_ms(now.p50_ms),

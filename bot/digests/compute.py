@@ -100,6 +100,7 @@ class Digest:
     budgets: dict[str, tuple[BudgetUse, BudgetUse]] = field(default_factory=dict)
     series: Series = field(default_factory=lambda: Series((), {}, {}))
     prices_as_of: str = ""
+    learning: queries.Learning | None = None  # the router's last refit in the window
 
     @property
     def empty(self) -> bool:
@@ -201,6 +202,7 @@ class DigestBuilder:
         }
         total = (_sum(current.values()).figures(top), _sum(before.values()).figures(top))
         budgets = {} if scope is not None else await self._budgets(window, previous)
+        learning = await queries.latest_learning(self.ledger, window.start_ts, window.end_ts)
         return Digest(
             window=window,
             previous=previous,
@@ -210,6 +212,7 @@ class DigestBuilder:
             budgets=budgets,
             series=series,
             prices_as_of=self.settings.prices.as_of,
+            learning=learning,
         )
 
     def _order(self, names: set[str]) -> list[str]:

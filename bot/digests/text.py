@@ -110,6 +110,14 @@ def _notes(digest: Digest) -> list[str]:
         )
     if any(budget[0].used >= 1 for budget in digest.budgets.values()):
         notes.append("A tier is over its monthly budget.")
+    if (run := digest.learning) is not None:
+        verdict = "now in use" if run.kept else "not used: the previous model routed better"
+        notes.append(
+            f"The router learned from {run.learned_local:,} local answers that passed and "
+            f"{run.learned_cloud:,} escalations: local share on the held-back suite "
+            f"{fmt_share(run.local_share_before)} -> {fmt_share(run.local_share_after)}, "
+            f"accuracy {run.accuracy_before:.1%} -> {run.accuracy_after:.1%} ({verdict})."
+        )
     return notes
 
 

@@ -392,3 +392,57 @@ async def vote_memory(ledger: Writer, correlation_id: str, up: int, down: int) -
         )
     )
     return count
+
+
+# --- router learning -------------------------------------------------------------------------
+
+
+class Outcome(NamedTuple):
+    text: str
+    route: str
+    model: str
+    outcome: str
+    reason_codes: str  # JSON list
+
+
+async def routing_outcomes(ledger: Reader, since: float, limit: int) -> list[Outcome]:
+    """Answered messages since ``since`` whose text is still kept, newest first."""
+    rows = await ledger.query(
+        "SELECT text, route, model, outcome, coalesce(reason_codes, '[]') FROM interactions"
+        " WHERE at >= ? AND text IS NOT NULL AND outcome != 'failed' ORDER BY at DESC LIMIT ?",
+        (since, limit),
+    )
+    return [Outcome(*row) for row in rows]
+
+
+class Learning(NamedTuple):
+    at: float
+    learned_local: int
+    learned_cloud: int
+    accuracy_before: float
+    accuracy_after: float
+    local_share_before: float
+    local_share_after: float
+    kept: bool
+
+
+async def record_learning(ledger: Writer, run: Learning) -> None:
+    await ledger.write(
+        (
+            "INSERT INTO router_learning (at, learned_local, learned_cloud, accuracy_before,"
+            " accuracy_after, local_share_before, local_share_after, kept)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            tuple(run),
+        )
+    )
+
+
+async def latest_learning(ledger: Reader, start_ts: float, end_ts: float) -> Learning | None:
+    """The last refit of the routing classifier in [start_ts, end_ts), if any."""
+    rows = await ledger.query(
+        "SELECT at, learned_local, learned_cloud, accuracy_before, accuracy_after,"
+        " local_share_before, local_share_after, kept FROM router_learning"
+        " WHERE at >= ? AND at < ? ORDER BY at DESC LIMIT 1",
+        (start_ts, end_ts),
+    )
+    return Learning(*rows[0][:7], bool(rows[0][7])) if rows else None

@@ -333,6 +333,17 @@ _MEMORY = [
     )""",
     """CREATE INDEX IF NOT EXISTS memory_entries_scope
         ON memory_entries(course, platform, workspace) WHERE retired_at IS NULL""",
+    # Each refit of the routing classifier from outcomes (`tutor learn`), for the digest.
+    """CREATE TABLE IF NOT EXISTS router_learning (
+        at REAL NOT NULL,
+        learned_local INTEGER NOT NULL,  -- examples added from the ledger, per label
+        learned_cloud INTEGER NOT NULL,
+        accuracy_before REAL NOT NULL,   -- on the held-back part of the labelled suite
+        accuracy_after REAL NOT NULL,
+        local_share_before REAL NOT NULL,
+        local_share_after REAL NOT NULL,
+        kept INTEGER NOT NULL            -- 1: the new model is in use; 0: the previous one
+    )""",
 ]
 
 MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _MEMORY]
