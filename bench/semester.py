@@ -9,9 +9,11 @@ token counts and prices are real. Questions come from a bank of topics with real
 repetition: popularity follows a Zipf law, and every ask is a fresh paraphrase from
 templates. Some learners chose privacy; some messages carry pasted code.
 
-Printed per week: the local, memory and cloud shares, cloud spend, the saving against
-answering everything in the cloud, and wrong reuses (a memory answer given to a question
-from another bank entry). ``--json`` prints one object instead.
+After each week the router refits from the week's outcomes (`tutor learn`, kept only
+if the held-back suite is routed as well). Printed per week: the local, memory and cloud
+shares, cloud spend, the saving against answering everything in the cloud, and wrong
+reuses (a memory answer given to a question from another bank entry). ``--json`` prints
+one object instead.
 
     python bench/semester.py [--quick] [--json] [--weeks 12] [--learners N] [--per-week N]
 
@@ -289,6 +291,9 @@ course_dir = "{course}"
 
 [ledger]
 max_wait_ms = 600000
+
+[memory]
+learn_suite = "{suite}"
 """
 
 
@@ -300,6 +305,7 @@ class Week:
     failed: int = 0
     spend: float = 0.0
     wrong_reuse: int = 0
+    learned: str = ""
 
     @property
     def answers(self) -> int:
@@ -336,6 +342,7 @@ async def semester(args: argparse.Namespace) -> dict[str, Any]:
                     cloud=server.base_url,
                     examples=ROOT / "eval" / "router_examples.jsonl",
                     course=folder / "course",
+                    suite=ROOT / "eval" / "suite.jsonl",
                 )
             )
             settings = load_config(config, {"OPENAI_API_KEY": "sk-semester"})
@@ -384,6 +391,9 @@ async def semester(args: argparse.Namespace) -> dict[str, Any]:
                                     about = topics[given].slots if given >= 0 else {}
                                     wrong.append((msg_text(batch, topic), str(about)))
                     weeks.append(week)
+                    if args.learn:  # the weekly job: the router refits from the week's outcomes
+                        learned = await app.learn()
+                        week.learned = learned.summary()
                     if not args.json:
                         print_week(number, week)
                 entries = len(app.memory.entries())
@@ -409,6 +419,7 @@ async def semester(args: argparse.Namespace) -> dict[str, Any]:
         "wrong_reuses": sum(w.wrong_reuse for w in weeks),
         "memory_entries": entries,
         "failed": sum(w.failed for w in weeks),
+        "router_learning": [w.learned for w in weeks if w.learned],
         "wrong_examples": [{"asked": a, "given": g} for a, g in wrong[:10]],
     }
 
@@ -426,6 +437,8 @@ def print_week(number: int, week: Week) -> None:
         f" {week.share(week.memory):>7.1%} {week.share(week.cloud):>7.1%}"
         f" {week.share(week.local + week.memory):>13.1%} {spend:>12} {week.wrong_reuse:>13}"
     )
+    if week.learned:
+        print(f"      router: {week.learned}")
 
 
 GOALS = (
@@ -447,6 +460,9 @@ def main() -> int:
     parser.add_argument("--code-share", type=float, default=0.03, help="pasted-code messages")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument(
+        "--no-learn", dest="learn", action="store_false", help="no weekly router refit"
+    )
     args = parser.parse_args()
     args.learners = args.learners or (2000 if args.quick else 8000)
     args.per_week = args.per_week or (300 if args.quick else 2000)
