@@ -215,7 +215,9 @@ class AnswerMemory(Protocol):
     conversation had earlier turns the answer may depend on.
     """
 
-    async def recall(self, message: IncomingMessage, question: str) -> Recalled | None: ...
+    async def recall(
+        self, message: IncomingMessage, question: str, *, follow_up: bool = False
+    ) -> Recalled | None: ...
 
     async def remember(
         self,

@@ -155,7 +155,7 @@ class Tutor:
 
         if (reply := await self._navigate(plan, key, sink)) is not None:
             return await self._finish(msg, plan.tier, started, reply)
-        if (reply := await self._recall(plan, msg, sink)) is not None:
+        if (reply := await self._recall(plan, msg, key, sink)) is not None:
             return await self._finish(msg, plan.tier, started, reply)
         passages, found = await self._retrieve(plan.question)
         history = self.history.get(key)
@@ -251,19 +251,20 @@ class Tutor:
         )
 
     async def _recall(
-        self, plan: RoutingPlan, msg: IncomingMessage, sink: ReplySink | None
+        self, plan: RoutingPlan, msg: IncomingMessage, key: Hashable, sink: ReplySink | None
     ) -> Reply | None:
         """An answer that proved good to a question that means the same: no model call."""
         if self.memory is None:
             return None
         try:
-            found = await self.memory.recall(msg, plan.question)
+            follow_up = bool(self.history.get(key))
+            found = await self.memory.recall(msg, plan.question, follow_up=follow_up)
         except Exception:
             log.exception("course memory failed; the models answer instead")
             return None
         if found is None:
             return None
-        self.history.add(msg.conversation_key, plan.question, found.answer)
+        self.history.add(key, plan.question, found.answer)
         if sink is not None:
             await sink.delta(found.answer)
         detail = f"{'pinned' if found.pinned else found.entry_id}:{found.similarity:.2f}"

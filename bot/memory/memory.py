@@ -27,7 +27,7 @@ from bot.events import Citation, IncomingMessage, Reply
 from bot.ledger import queries
 from bot.ledger.queries import MemoryRow
 from bot.memory.match import same_question, terms
-from bot.memory.rules import not_reusable, proved_good
+from bot.memory.rules import not_reusable, proved_good, refers_back
 from bot.memory.sources import SourceHashes
 from bot.ports import Embedder, Recalled
 
@@ -130,9 +130,17 @@ class CourseMemory:
 
     # --- the AnswerMemory port ----------------------------------------------------------
 
-    async def recall(self, message: IncomingMessage, question: str) -> Recalled | None:
-        """A proved answer to a question that means the same, in this workspace, or None."""
+    async def recall(
+        self, message: IncomingMessage, question: str, *, follow_up: bool = False
+    ) -> Recalled | None:
+        """A proved answer to a question that means the same, in this workspace, or None.
+
+        A ``follow_up`` (the conversation has earlier turns) that leans on them ("what
+        about tuples?") is not answered from memory: alone it means something else.
+        """
         if not self.enabled or not self._entries:
+            return None
+        if follow_up and refers_back(question):
             return None
         if not_reusable(message, question, self.redactor) or not (asked := terms(question)):
             return None

@@ -15,6 +15,17 @@ CODE_LINE = re.compile(
 )
 
 
+# A question that leans on the conversation before it: "what about tuples?", "why is that?"
+REFERS_BACK = re.compile(
+    r"(?i)^\s*(what about|how about|and|but|also|same)\b|\b(it|that|this|those|these|them|one)\b"
+)
+
+
+def refers_back(question: str) -> bool:
+    """Does this question lean on earlier turns (so it may not mean what it says alone)?"""
+    return bool(REFERS_BACK.search(question))
+
+
 def proved_good(origin: str, votes_up: int, votes_down: int) -> bool:
     """May this answer be given again? A moderator's (pinned) answer always may; a cloud
     answer unless a learner voted it down; a local answer only once voted up (and not down).

@@ -211,3 +211,12 @@ async def test_the_same_question_is_stored_once(bot):
     await bot.ask(QUESTION, tier="enterprise", user="u2")  # from memory: nothing new
     await bot.ask(QUESTION, tier="enterprise", workspace="g2")  # another workspace: its own
     assert [e.scope for e in bot.memory.entries()] == [("discord", "g1"), ("discord", "g2")]
+
+
+async def test_a_follow_up_that_leans_on_the_conversation_is_not_answered_from_memory(bot):
+    await bot.ask("What is a tuple?", tier="enterprise", conversation="t1")
+    await bot.ask("How do I sort a list?", tier="enterprise", conversation="t2", user="u2")
+    follow = await bot.ask("and what is a tuple?", tier="enterprise", conversation="t2", user="u2")
+    assert follow.route == "cloud"
+    fresh = await bot.ask("and what is a tuple?", tier="enterprise", conversation="t3", user="u3")
+    assert fresh.route == "memory"  # the same words, asked on their own
