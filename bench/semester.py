@@ -293,6 +293,7 @@ course_dir = "{course}"
 max_wait_ms = 600000
 
 [memory]
+enabled = {memory}
 learn_suite = "{suite}"
 """
 
@@ -343,6 +344,7 @@ async def semester(args: argparse.Namespace) -> dict[str, Any]:
                     examples=ROOT / "eval" / "router_examples.jsonl",
                     course=folder / "course",
                     suite=ROOT / "eval" / "suite.jsonl",
+                    memory=str(args.memory).lower(),
                 )
             )
             settings = load_config(config, {"OPENAI_API_KEY": "sk-semester"})
@@ -462,6 +464,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument(
         "--no-learn", dest="learn", action="store_false", help="no weekly router refit"
+    )
+    parser.add_argument(
+        "--no-memory", dest="memory", action="store_false", help="course memory off (to compare)"
     )
     args = parser.parse_args()
     args.learners = args.learners or (2000 if args.quick else 8000)
