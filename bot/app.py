@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings
 from bot.core.commands import Commands
-from bot.core.router import ExampleClassifier, Router
+from bot.core.router import ExampleClassifier, Router, load_examples
 from bot.core.tutor import Tutor
 from bot.digests.scheduler import DigestScheduler
 from bot.digests.service import Digests
 from bot.events import CommandRequest, CommandResult
 from bot.ledger.store import Ledger
+from bot.memory.curation import FaqCommands
+from bot.memory.embedding import CachedEmbedder
+from bot.memory.learning import Learned, learn, learned_examples
+from bot.memory.memory import CourseMemory
 from bot.models.registry import ModelRegistry
 from bot.ports import Adapter, ChatModel, CheckResult, Embedder, PreferenceStore, Probe
 from bot.service.metrics import Metrics
@@ -43,6 +49,7 @@ class BotApp:
         self.settings = settings
         self._models = models
         self.embedder = embedder
+        self._embedder_given = embedder is not None
         self._warm_router = warm_router
         self.knowledge: CourseKnowledge | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -54,6 +61,7 @@ class BotApp:
         self.tutor: Tutor
         self.commands: Commands
         self.metrics: Metrics
+        self.memory: CourseMemory
         self.index_check: Probe | None = index_probe(settings)
 
     async def __aenter__(self) -> BotApp:
@@ -69,6 +77,15 @@ class BotApp:
             self.knowledge = await self._open_knowledge()
             if self.knowledge is not None:
                 self.embedder = self.knowledge.embedder  # one embedder for search and routing
+            if self.embedder is not None:  # routing and memory embed the same question
+                self.embedder = CachedEmbedder(self.embedder)
+            self.memory = await CourseMemory(
+                self.settings,
+                self.ledger,
+                self.embedder,
+                course_dir=course_folder(self.settings),
+                keeps_answers=self._has_course(),
+            ).open()
             self.router = self._build_router()
             if self._warm_router:
                 await self.warm_router()
@@ -79,6 +96,7 @@ class BotApp:
                 ledger=self.ledger,
                 preferences=self.preferences,
                 router=self.router,
+                memory=self.memory,
             )
             self.tutor.budgets.seed(*await self.ledger.month_spend())
             self.commands = Commands(
@@ -88,6 +106,7 @@ class BotApp:
                 self.preferences,
                 cost=self.digests.command,
                 reindex=self._reindex if self.knowledge else None,
+                faq=FaqCommands(self.memory),
             )
             self.metrics = Metrics(self.settings, self.registry, self.ledger)
         except BaseException:
@@ -130,7 +149,14 @@ class BotApp:
         assert self.knowledge is not None
         result = await self.knowledge.reindex(req)
         self.tutor.retriever = self.knowledge.retriever  # the first index grounds answers now
+        self.memory.keeps_answers = self._has_course()
         return result
+
+    def _has_course(self) -> bool:
+        """Course memory learns once there is a course: an index, or an embedder given."""
+        if self._embedder_given:
+            return True
+        return self.knowledge is not None and self.knowledge.retriever is not None
 
     def local_models(self, tier: str | None = None) -> list[str]:
         tier = tier or self.settings.routing.default_tier
@@ -146,12 +172,54 @@ class BotApp:
             log.warning("no routing examples at %s: routing by rules alone", path)
             return Router()
         try:
-            classifier = ExampleClassifier.from_jsonl(
-                self.embedder, path, method=config.classifier, regularisation=config.classifier_c
+            examples = load_examples(path) + learned_examples(self.settings)
+            classifier = ExampleClassifier(
+                self.embedder,
+                examples,
+                method=config.classifier,
+                regularisation=config.classifier_c,
             )
         except ValueError as exc:
             raise ConfigError(f"routing.examples: {exc}") from None
         return Router(classifier)
+
+    async def learn(self) -> Learned:
+        """Refit the routing classifier from the ledger's outcomes (see bot.memory.learning);
+        the router uses the new model at once when it routes the held-back suite as well."""
+        if self.embedder is None or self.router.classifier is None:
+            raise ConfigError("the router has no classifier to refit (no embedder or examples)")
+        suite = self.settings.config_path.parent / self.settings.memory.learn_suite
+        learned = await learn(self.settings, self.ledger, self.embedder, suite=suite)
+        if learned.run.kept:  # the tutor's router, with the new model once it is fitted
+            classifier = self._build_router().classifier
+            if classifier is not None:
+                await classifier.warm()
+                self.router.classifier = classifier
+        return learned
+
+    def start_learning(self) -> asyncio.Task[None] | None:
+        """Refit the router every ``[memory] learn_every_hours`` until the app closes."""
+        every_s = self.settings.memory.learn_every_hours * 3600
+        if not every_s or self.router.classifier is None:
+            return None
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(every_s)
+                try:
+                    log.info("router learning: %s", (await self.learn()).summary())
+                except Exception:
+                    log.exception("router learning failed; the previous model stays")
+
+        task = asyncio.create_task(loop(), name="router-learning")
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        self._stack.push_async_callback(stop)
+        return task
 
     async def warm_router(self) -> None:
         """Embed the routing examples now rather than on the first question."""
@@ -253,6 +321,12 @@ class BotApp:
         await endpoint.start()
         self._stack.push_async_callback(endpoint.aclose)
         return endpoint
+
+
+def course_folder(settings: Settings) -> Path:
+    """``[knowledge] course_dir``, relative to the config file's folder."""
+    path = Path(settings.knowledge.course_dir).expanduser()
+    return path if path.is_absolute() else settings.config_path.parent / path
 
 
 def index_probe(settings: Settings) -> Probe | None:

@@ -345,6 +345,23 @@ class ServiceSection(_Strict):
     ready_timeout_s: float = Field(default=60.0, gt=0)  # platforms connected by then, or warn
 
 
+class MemorySection(_Strict):
+    """``[memory]``: course memory, answers reused for questions that mean the same."""
+
+    enabled: bool = True
+    # Cosine similarity of the questions' embeddings at or above which they mean the same,
+    # with no differing key term (see bot/memory/match.py). Calibrated on
+    # eval/memory_pairs.jsonl by bench/memory_match.py for the default embedder.
+    threshold: float = Field(default=0.77, ge=0, le=1)
+    ttl_days: float = Field(default=120, gt=0)  # an entry is not reused after this
+    max_entries: int = Field(default=5000, ge=1)  # per course and workspace; least used go
+    # The router learns from outcomes (`tutor learn`, and this often while serving; 0: off).
+    learn_every_hours: float = Field(default=168, ge=0)
+    learn_days: float = Field(default=90, gt=0)  # outcomes this recent
+    learn_max_examples: int = Field(default=300, ge=1)  # per label, newest first
+    learn_suite: str = "eval/suite.jsonl"  # its "heldout" split guards against a worse model
+
+
 class Secrets(BaseModel):
     """Credentials from the environment; SecretStr keeps them out of reprs and logs."""
 
@@ -373,6 +390,7 @@ class Settings(_Strict):
     digests: DigestsSection = DigestsSection()
     knowledge: KnowledgeSection = KnowledgeSection()
     service: ServiceSection = ServiceSection()
+    memory: MemorySection = MemorySection()
     # Filled by load_config, not read from the file.
     config_path: Path = Path("config.toml")
     data_dir: Path = Path("data")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-Route = Literal["local", "cloud"]
+Route = Literal["local", "memory", "cloud"]
 Outcome = Literal["answered", "fell_back", "failed"]
 Role = Literal["system", "user", "assistant"]
 
@@ -112,6 +112,8 @@ class ReasonCode(StrEnum):
     # answered from the course itself, without a model
     NAVIGATION = "navigation"
     COURSE_QUOTE = "course-quote"
+    # answered from course memory: an earlier answer to a question that means the same
+    MEMORY = "memory"
     # counting escalations: a cloud answer that gave no other reason
     TIER_CHAIN = "tier-chain"
     # text recorded before reasons had codes that matches none of these
@@ -146,6 +148,7 @@ _TEXT: dict[ReasonCode, str] = {
     ReasonCode.LONG_ANSWER: "answer:cut({})",
     ReasonCode.NAVIGATION: "course:navigation({})",
     ReasonCode.COURSE_QUOTE: "course:quote",
+    ReasonCode.MEMORY: "memory:{}",
     ReasonCode.RETRIEVAL_NONE: "retrieval:none",
     ReasonCode.RETRIEVAL_FAILED: "retrieval:failed",
     ReasonCode.FAILOVER: "failover:{}",
@@ -304,6 +307,7 @@ class Reply:
     notice: str | None = None
     correlation_id: str = ""
     tier: str = ""  # the tier the learner was answered under
+    saved_usd: float | None = None  # memory answers: what the remembered answer cost to make
 
     @property
     def reason_texts(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from bot.events import (
     ChatMessage,
+    Citation,
     CommandRequest,
     CommandResult,
     IncomingMessage,
@@ -193,6 +194,43 @@ class Interaction:
 @runtime_checkable
 class Ledger(Protocol):
     async def record(self, interaction: Interaction) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Recalled:
+    """An earlier answer that course memory gives again: no model call, no cost."""
+
+    entry_id: int
+    answer: str
+    citations: tuple[Citation, ...]
+    similarity: float  # of the learner's question to the remembered one
+    pinned: bool  # a moderator's answer
+    saved_usd: float | None  # what making the answer cost (the cloud's price), when known
+
+
+class AnswerMemory(Protocol):
+    """Course memory: answers that proved good, given again to questions that mean the same.
+
+    ``recall`` returns None when nothing remembered fits (or the message may not be
+    answered from memory: pasted code, thread context, personal data). ``remember`` is
+    offered every answer; it keeps only those it may reuse. ``private`` is true for a
+    learner or channel that chose privacy (never stored); ``follow_up`` when the
+    conversation had earlier turns the answer may depend on.
+    """
+
+    async def recall(
+        self, message: IncomingMessage, question: str, *, follow_up: bool = False
+    ) -> Recalled | None: ...
+
+    async def remember(
+        self,
+        message: IncomingMessage,
+        question: str,
+        reply: Reply,
+        *,
+        private: bool = False,
+        follow_up: bool = False,
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

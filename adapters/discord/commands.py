@@ -152,7 +152,7 @@ def _comparable(payload: Mapping[str, Any]) -> dict[str, Any]:
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
 @app_commands.allowed_installs(guilds=True, users=False)
 class TutorCommands(app_commands.Group, name="tutor", description="Ask the course tutor"):
-    """``/tutor ask|forget|privacy|why``, and for moderators ``model|tier|cost|reindex``.
+    """``/tutor ask|forget|privacy|why``, and for moderators ``model|tier|cost|reindex|faq``.
 
     Offered in servers and in DMs with the bot, for an app installed to a server. Said
     explicitly, so the registered command reads back exactly as declared.
@@ -236,3 +236,19 @@ class TutorCommands(app_commands.Group, name="tutor", description="Ask the cours
     @app_commands.command(description="Moderators: re-read the course material")
     async def reindex(self, interaction: discord.Interaction) -> None:
         await self.bridge.run_command(interaction, "reindex", slow=True)
+
+    faq = app_commands.Group(name="faq", description="Answers course memory gives again")
+
+    @faq.command(name="list", description="Moderators: the answers given again here")
+    async def faq_list(self, interaction: discord.Interaction) -> None:
+        await self.bridge.run_command(interaction, "faq.list")
+
+    @faq.command(name="pin", description="Moderators: give this answer whatever its votes")
+    @app_commands.describe(entry="The entry's number, from /tutor faq list")
+    async def faq_pin(self, interaction: discord.Interaction, entry: int) -> None:
+        await self.bridge.run_command(interaction, "faq.pin", {"id": str(entry)})
+
+    @faq.command(name="forget", description="Moderators: never give this answer again")
+    @app_commands.describe(entry="The entry's number, from /tutor faq list")
+    async def faq_forget(self, interaction: discord.Interaction, entry: int) -> None:
+        await self.bridge.run_command(interaction, "faq.forget", {"id": str(entry)})

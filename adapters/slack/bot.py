@@ -67,7 +67,10 @@ DEFAULT_PROMPTS = (
     "Quiz me on what I've learned",
 )
 # Commands whose answer depends on who asks; the others never need a users.info call.
-_PRIVILEGED = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"})
+_PRIVILEGED = frozenset(
+    {"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"}
+    | {"faq.list", "faq.pin", "faq.forget"}
+)
 # A response_url may be used five times; longer answers end with a pointer.
 _RESPONSE_URL_USES = 5
 SLOW_DOWN = "You're sending questions too fast. Please wait a little and ask again."

@@ -53,7 +53,8 @@ USAGE = """**Usage:** `/tutor <command>`
 - `why`: which model answered you last, and why
 
 Moderators: `model list`, `model show`, `model set <model> [channel|server]`, \
-`tier set @learner <tier>`, `cost [day|week|month]`, `reindex`"""
+`tier set @learner <tier>`, `cost [day|week|month]`, `reindex`, \
+`faq list`, `faq pin <number>`, `faq forget <number>`"""
 
 
 def event_team(body: Mapping[str, Any], event: Mapping[str, Any]) -> str | None:
@@ -207,7 +208,18 @@ def parse_command(text: str) -> ParsedCommand:
         return _model_command(rest)
     if head == "tier":
         return _tier_command(rest)
+    if head == "faq":
+        return _faq_command(rest)
     raise UsageError(f"I don't know `{_clip(head)}`.\n{USAGE}")
+
+
+def _faq_command(rest: list[str]) -> ParsedCommand:
+    action = rest[0].lower() if rest else ""
+    if action == "list":
+        return ParsedCommand("faq.list")
+    if action in {"pin", "forget"} and len(rest) == 2:
+        return ParsedCommand(f"faq.{action}", {"id": rest[1].lstrip("#")})
+    raise UsageError("Use `/tutor faq list`, `faq pin <number>` or `faq forget <number>`.")
 
 
 def _model_command(rest: list[str]) -> ParsedCommand:

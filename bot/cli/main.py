@@ -15,6 +15,8 @@ from typing import Any
 
 from bot.app import BotApp, doctor_probes
 from bot.cli import evaluation as cli_router
+from bot.cli import faq as cli_faq
+from bot.cli import learn as cli_learn
 from bot.config import PERIODS, ConfigError, Settings, load_config
 from bot.events import IncomingMessage, Reply
 from bot.service.logs import configure_logging, log_file, remove_logging
@@ -279,6 +281,8 @@ async def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS = {
     **cli_router.COMMANDS,
+    **cli_faq.COMMANDS,
+    **cli_learn.COMMANDS,
     "ask": cmd_ask,
     "chat": cmd_chat,
     "ingest": cmd_ingest,
@@ -336,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="one JSON object (for scripts)")
 
     cli_router.add_parsers(sub)
+    cli_faq.add_parsers(sub)
+    cli_learn.add_parsers(sub)
     forget = sub.add_parser("forget-user", help="delete a learner's recorded data")
     forget.add_argument("user")
     forget.add_argument("--platform", required=True, help="e.g. discord, slack, console")

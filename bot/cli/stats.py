@@ -34,8 +34,7 @@ async def stats_tables(ledger: Ledger, digests: Digests, period: Period) -> list
 async def stats_summary(digests: Digests, period: Period) -> dict[str, Any]:
     """``tutor stats --json``: the period's figures as one object (design.md's contract).
 
-    Votes and hand-offs to a person are not recorded by this version, so they count 0;
-    no answer comes from course memory yet either.
+    Votes and hand-offs to a person are not recorded by this version, so they count 0.
     """
     digest = await digests.on_demand(period)
     now = digest.total[0]
@@ -45,8 +44,8 @@ async def stats_summary(digests: Digests, period: Period) -> dict[str, Any]:
         "questions": now.questions,
         "by_route": {
             "local": now.local_answers,
-            "memory": 0,
-            "cloud": now.answers - now.local_answers,
+            "memory": now.memory_answers,
+            "cloud": now.answers - now.local_answers - now.memory_answers,
         },
         "feedback": {"up": 0, "down": 0},
         "handoffs": 0,
@@ -54,6 +53,8 @@ async def stats_summary(digests: Digests, period: Period) -> dict[str, Any]:
         "local_share": now.local_share,
         "spend_usd": round(now.spend_usd, 6),
         "saved_usd": round(now.saved_usd, 6),
+        "memory_share": now.memory_share,
+        "memory_saved_usd": round(now.memory_saved_usd, 6),
         "top_reasons": dict(now.reasons),
         "tiers": {name: figures.questions for name, (figures, _) in digest.tiers.items()},
     }

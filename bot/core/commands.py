@@ -19,10 +19,12 @@ from bot.ports import PreferenceStore
 log = logging.getLogger(__name__)
 
 MODERATOR_ONLY = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"})
+FAQ = frozenset({"faq.list", "faq.pin", "faq.forget"})  # course memory; moderators only
 
 # Hooks supplied by other parts (the digest, the course index); None until wired.
 CostHook = Callable[[CommandRequest, str], Awaitable[CommandResult]]
 ReindexHook = Callable[[CommandRequest], Awaitable[CommandResult]]
+FaqHook = Callable[[CommandRequest], Awaitable[CommandResult]]
 
 
 class Commands:
@@ -37,6 +39,7 @@ class Commands:
         *,
         cost: CostHook | None = None,
         reindex: ReindexHook | None = None,
+        faq: FaqHook | None = None,
     ) -> None:
         self.settings = settings
         self.tutor = tutor
@@ -55,12 +58,14 @@ class Commands:
             "cost": self.cost,
             "reindex": self.reindex,
         }
+        if faq is not None:
+            self._table |= dict.fromkeys(FAQ, faq)
 
     async def __call__(self, req: CommandRequest) -> CommandResult:
         action = self._table.get(req.name)
         if action is None:
             return CommandResult(f"Unknown command {req.name!r}.", ok=False)
-        if req.name in MODERATOR_ONLY and not req.is_moderator:
+        if req.name in MODERATOR_ONLY | FAQ and not req.is_moderator:
             log.warning(
                 "[%s] refused %s to non-moderator %s on %s/%s",
                 req.correlation_id,
@@ -108,7 +113,9 @@ class Commands:
         reply = self.tutor.last_reply(req.platform, req.workspace, req.channel, req.user)
         if reply is None:
             return CommandResult("I haven't answered you in this channel yet.")
-        where = "a local model" if reply.route == "local" else "a cloud model"
+        where = {"local": "a local model", "memory": "course memory"}.get(
+            reply.route, "a cloud model"
+        )
         lines = [f"Your last answer came from **{reply.model}** ({where})."]
         if reply.reasons:
             lines.append("Reasons: " + ", ".join(f"`{r}`" for r in reply.reasons))

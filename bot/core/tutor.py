@@ -38,6 +38,7 @@ from bot.events import (
 )
 from bot.models.registry import ModelRegistry
 from bot.ports import (
+    AnswerMemory,
     Generation,
     GenerationParams,
     Interaction,
@@ -109,6 +110,7 @@ class Tutor:
         budgets: BudgetBook | None = None,
         notify: Notify | None = None,
         clock: Callable[[], float] = time.time,
+        memory: AnswerMemory | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -126,6 +128,7 @@ class Tutor:
         self._last: LRUCache[Hashable, Reply] = LRUCache(limit)
         self._sticky: LRUCache[Hashable, int] = LRUCache(limit)
         self._clock = clock
+        self.memory = memory
 
     async def handle(self, msg: IncomingMessage, sink: ReplySink | None = None) -> Reply:
         """Answer ``msg``; every line logged meanwhile carries its correlation id."""
@@ -151,6 +154,8 @@ class Tutor:
             )
 
         if (reply := await self._navigate(plan, key, sink)) is not None:
+            return await self._finish(msg, plan.tier, started, reply)
+        if (reply := await self._recall(plan, msg, key, sink)) is not None:
             return await self._finish(msg, plan.tier, started, reply)
         passages, found = await self._retrieve(plan.question)
         history = self.history.get(key)
@@ -202,6 +207,7 @@ class Tutor:
             outcome=outcome,
             notice=answer.notice,
         )
+        await self._remember(plan, msg, reply, follow_up=bool(history))
         return await self._finish(msg, plan.tier, started, reply)
 
     def forget_user(self, platform: str, workspace: str | None, user: str) -> int:
@@ -243,6 +249,50 @@ class Tutor:
             confidence=1.0,
             citations=_citations(found.passages),
         )
+
+    async def _recall(
+        self, plan: RoutingPlan, msg: IncomingMessage, key: Hashable, sink: ReplySink | None
+    ) -> Reply | None:
+        """An answer that proved good to a question that means the same: no model call."""
+        if self.memory is None:
+            return None
+        try:
+            follow_up = bool(self.history.get(key))
+            found = await self.memory.recall(msg, plan.question, follow_up=follow_up)
+        except Exception:
+            log.exception("course memory failed; the models answer instead")
+            return None
+        if found is None:
+            return None
+        self.history.add(key, plan.question, found.answer)
+        if sink is not None:
+            await sink.delta(found.answer)
+        detail = f"{'pinned' if found.pinned else found.entry_id}:{found.similarity:.2f}"
+        return Reply(
+            text=found.answer,
+            route="memory",
+            model="memory",
+            reasons=(*plan.reasons, Reason(ReasonCode.MEMORY, detail)),
+            confidence=found.similarity,
+            citations=found.citations,
+            saved_usd=found.saved_usd,
+        )
+
+    async def _remember(
+        self, plan: RoutingPlan, msg: IncomingMessage, reply: Reply, *, follow_up: bool
+    ) -> None:
+        """Offer a finished answer to course memory (it keeps the ones it may reuse)."""
+        if self.memory is None:
+            return
+        private = msg.local_only or any(
+            plan.has(code) for code in (ReasonCode.LOCAL_ONLY, ReasonCode.LOCAL_ONLY_CHANNEL)
+        )
+        try:
+            await self.memory.remember(
+                msg, plan.question, reply, private=private, follow_up=follow_up
+            )
+        except Exception:
+            log.exception("course memory could not keep an answer")
 
     async def _quote(
         self,

@@ -6,7 +6,10 @@ same over a hundred rows or ten million. Definitions:
 - questions: every recorded message; answers: those a model answered (not failures
   or empty messages); local share: local answers / answers.
 - cloud spend: known costs; answers with no price are counted apart, never as $0.
-- saved: what local answers' tokens would have cost on the tier's cloud model.
+- saved: what local answers' tokens would have cost on the tier's cloud model, plus
+  what answers given again from course memory cost to make (route ``memory``).
+- memory share: answers given from course memory / answers; cloud share: the rest that
+  neither a local model nor memory gave.
 - latency p50/p95: of answers, read from a histogram with 2%-wide buckets (so within
   1% of the exact value); nearest-rank percentiles.
 - learners: distinct learners with a recorded message (forgotten learners drop out).
@@ -49,10 +52,22 @@ class Figures:
     p50_ms: float | None = None
     p95_ms: float | None = None
     reasons: tuple[tuple[str, int], ...] = ()  # top escalation reasons, most frequent first
+    memory_answers: int = 0  # given again from course memory: no model, no cost
+    memory_saved_usd: float = 0.0  # what those answers cost to make the first time
 
     @property
     def local_share(self) -> float | None:
         return self.local_answers / self.answers if self.answers else None
+
+    @property
+    def memory_share(self) -> float | None:
+        return self.memory_answers / self.answers if self.answers else None
+
+    @property
+    def cloud_share(self) -> float | None:
+        if not self.answers:
+            return None
+        return (self.answers - self.local_answers - self.memory_answers) / self.answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +100,7 @@ class Digest:
     budgets: dict[str, tuple[BudgetUse, BudgetUse]] = field(default_factory=dict)
     series: Series = field(default_factory=lambda: Series((), {}, {}))
     prices_as_of: str = ""
+    learning: queries.Learning | None = None  # the router's last refit in the window
 
     @property
     def empty(self) -> bool:
@@ -110,6 +126,8 @@ class _Acc:
     latency: Counter[int] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     learners: set[int] = field(default_factory=set)
+    memory_answers: int = 0
+    memory_saved: float = 0.0
 
     def add(self, other: _Acc) -> None:
         for name in (
@@ -122,6 +140,8 @@ class _Acc:
             "unknown_saved",
             "failures",
             "fell_back",
+            "memory_answers",
+            "memory_saved",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latency.update(other.latency)
@@ -144,6 +164,8 @@ class _Acc:
             p50_ms=percentile(self.latency, 0.50),
             p95_ms=percentile(self.latency, 0.95),
             reasons=tuple(reasons),
+            memory_answers=self.memory_answers,
+            memory_saved_usd=self.memory_saved,
         )
 
 
@@ -180,6 +202,7 @@ class DigestBuilder:
         }
         total = (_sum(current.values()).figures(top), _sum(before.values()).figures(top))
         budgets = {} if scope is not None else await self._budgets(window, previous)
+        learning = await queries.latest_learning(self.ledger, window.start_ts, window.end_ts)
         return Digest(
             window=window,
             previous=previous,
@@ -189,6 +212,7 @@ class DigestBuilder:
             budgets=budgets,
             series=series,
             prices_as_of=self.settings.prices.as_of,
+            learning=learning,
         )
 
     def _order(self, names: set[str]) -> list[str]:
@@ -231,6 +255,9 @@ class DigestBuilder:
                 if route == "local":
                     acc.local_answers += n
                     local[tier][slot] += n
+                elif route == "memory":
+                    acc.memory_answers += n
+                    acc.memory_saved += saved
         for tier, reason, n in reasons:
             accs[tier].reasons[reason] += n
         for tier, bucket, n in latency:

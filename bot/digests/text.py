@@ -44,6 +44,7 @@ def _figures(now: Figures, before: Figures) -> list[str]:
             fmt_share(b.local_share),
             _points(n.local_share, b.local_share),
         ),
+        *_memory_rows(now, before),
         (
             "cloud spend",
             fmt_money(n.spend_usd, n.unknown_cost),
@@ -56,6 +57,33 @@ def _figures(now: Figures, before: Figures) -> list[str]:
         ("failures", f"{n.failures:,}", f"{b.failures:,}", f"{n.failures - b.failures:+,}"),
     ]
     return [_row(*row) for row in rows]
+
+
+def _memory_rows(now: Figures, before: Figures) -> list[tuple[str, str, str, str]]:
+    """Course memory's share and what it saved, once it has answered anything."""
+    if not (now.memory_answers or before.memory_answers):
+        return []
+    n, b = now, before
+    return [
+        (
+            "memory share",
+            fmt_share(n.memory_share),
+            fmt_share(b.memory_share),
+            _points(n.memory_share, b.memory_share),
+        ),
+        (
+            "cloud share",
+            fmt_share(n.cloud_share),
+            fmt_share(b.cloud_share),
+            _points(n.cloud_share, b.cloud_share),
+        ),
+        (
+            "saved by memory",
+            fmt_money(n.memory_saved_usd),
+            fmt_money(b.memory_saved_usd),
+            _rel(n.memory_saved_usd, b.memory_saved_usd),
+        ),
+    ]
 
 
 def _budget_row(now: BudgetUse, before: BudgetUse) -> str:
@@ -82,6 +110,14 @@ def _notes(digest: Digest) -> list[str]:
         )
     if any(budget[0].used >= 1 for budget in digest.budgets.values()):
         notes.append("A tier is over its monthly budget.")
+    if (run := digest.learning) is not None:
+        verdict = "now in use" if run.kept else "not used: the previous model routed better"
+        notes.append(
+            f"The router learned from {run.learned_local:,} local answers that passed and "
+            f"{run.learned_cloud:,} escalations: local share on the held-back suite "
+            f"{fmt_share(run.local_share_before)} -> {fmt_share(run.local_share_after)}, "
+            f"accuracy {run.accuracy_before:.1%} -> {run.accuracy_after:.1%} ({verdict})."
+        )
     return notes
 
 

@@ -25,6 +25,10 @@ class Writer(Protocol):
     async def write(self, *statements: tuple[str, Sequence[Any]]) -> list[int]: ...
 
 
+class Inserter(Protocol):
+    async def insert(self, sql: str, params: Sequence[Any]) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """Limits a digest to one workspace (a Discord guild, a Slack workspace)."""
@@ -291,3 +295,154 @@ async def escalated_answers(ledger: Reader, since: float = 0.0) -> list[Escalati
         (since,),
     )
     return [Escalation(*row) for row in rows]
+
+
+# --- course memory ---------------------------------------------------------------------------
+
+
+class MemoryRow(NamedTuple):
+    id: int
+    platform: str
+    workspace: str
+    course: str
+    question: str
+    answer: str
+    origin: str  # cloud | local | pinned
+    model: str
+    citations: str  # JSON
+    sources: str  # JSON
+    embedder: str
+    embedding: bytes
+    cost_usd: float | None
+    correlation_id: str
+    votes_up: int
+    votes_down: int
+    uses: int
+    created_at: float
+    last_used_at: float | None
+
+
+_MEMORY_COLUMNS = (
+    "id, platform, workspace, course, question, answer, origin, model, citations, sources,"
+    " embedder, embedding, cost_usd, correlation_id, votes_up, votes_down, uses, created_at,"
+    " last_used_at"
+)
+
+
+async def add_memory(ledger: Inserter, row: MemoryRow) -> int:
+    """Store a new entry (``row.id`` is ignored); returns its id."""
+    values = tuple(row)[1:]
+    return await ledger.insert(
+        f"INSERT INTO memory_entries ({_MEMORY_COLUMNS.removeprefix('id, ')})"
+        f" VALUES ({', '.join('?' * len(values))})",
+        values,
+    )
+
+
+async def memory_entries(ledger: Reader, course: str | None = None) -> list[MemoryRow]:
+    """Entries in use (not retired), oldest first; of one course, or of every course."""
+    where, params = ("", []) if course is None else (" AND course = ?", [course])
+    rows = await ledger.query(
+        f"SELECT {_MEMORY_COLUMNS} FROM memory_entries WHERE retired_at IS NULL{where} ORDER BY id",
+        params,
+    )
+    return [MemoryRow(*row) for row in rows]
+
+
+async def retire_memory(ledger: Writer, entry_id: int, at: float, why: str) -> bool:
+    """Stop reusing an entry; False when there is no such entry in use."""
+    (count,) = await ledger.write(
+        (
+            "UPDATE memory_entries SET retired_at = ?, retired_why = ?"
+            " WHERE id = ? AND retired_at IS NULL",
+            (at, why, entry_id),
+        )
+    )
+    return count == 1
+
+
+async def memory_used(ledger: Writer, entry_id: int, at: float) -> None:
+    """Count one reuse of an entry."""
+    await ledger.write(
+        (
+            "UPDATE memory_entries SET uses = uses + 1, last_used_at = ? WHERE id = ?",
+            (at, entry_id),
+        )
+    )
+
+
+async def pin_memory(ledger: Writer, entry_id: int) -> bool:
+    """Make an entry a moderator's answer (reused whatever its votes)."""
+    (count,) = await ledger.write(
+        (
+            "UPDATE memory_entries SET origin = 'pinned' WHERE id = ? AND retired_at IS NULL",
+            (entry_id,),
+        )
+    )
+    return count == 1
+
+
+async def vote_memory(ledger: Writer, correlation_id: str, up: int, down: int) -> int:
+    """Add learners' votes to the entry made from an interaction; how many entries."""
+    (count,) = await ledger.write(
+        (
+            "UPDATE memory_entries SET votes_up = votes_up + ?, votes_down = votes_down + ?"
+            " WHERE correlation_id = ? AND correlation_id != ''",
+            (up, down, correlation_id),
+        )
+    )
+    return count
+
+
+# --- router learning -------------------------------------------------------------------------
+
+
+class Outcome(NamedTuple):
+    text: str
+    route: str
+    model: str
+    outcome: str
+    reason_codes: str  # JSON list
+
+
+async def routing_outcomes(ledger: Reader, since: float, limit: int) -> list[Outcome]:
+    """Answered messages since ``since`` whose text is still kept, newest first."""
+    rows = await ledger.query(
+        "SELECT text, route, model, outcome, coalesce(reason_codes, '[]') FROM interactions"
+        " WHERE at >= ? AND text IS NOT NULL AND outcome != 'failed' ORDER BY at DESC LIMIT ?",
+        (since, limit),
+    )
+    return [Outcome(*row) for row in rows]
+
+
+class Learning(NamedTuple):
+    at: float
+    learned_local: int
+    learned_cloud: int
+    accuracy_before: float
+    accuracy_after: float
+    local_share_before: float
+    local_share_after: float
+    kept: bool
+
+
+async def record_learning(ledger: Writer, run: Learning) -> None:
+    await ledger.write(
+        (
+            "INSERT INTO router_learning (at, learned_local, learned_cloud, accuracy_before,"
+            " accuracy_after, local_share_before, local_share_after, kept)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            tuple(run),
+        )
+    )
+
+
+async def latest_learning(ledger: Reader, start_ts: float, end_ts: float) -> Learning | None:
+    """The last refit of the routing classifier in [start_ts, end_ts), if any."""
+    rows = await ledger.query(
+        "SELECT at, learned_local, learned_cloud, accuracy_before, accuracy_after,"
+        " local_share_before, local_share_after, kept FROM router_learning"
+        " WHERE at >= ? AND at < ? ORDER BY at DESC LIMIT 1",
+        (start_ts, end_ts),
+    )
+    return Learning(*rows[0][:7], bool(rows[0][7])) if rows else None

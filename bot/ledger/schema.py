@@ -305,7 +305,48 @@ _V4 = [
     "DROP TABLE temp.reasons_v4",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# Course memory (bot.memory): answers that proved good, reused for questions that mean the
+# same. Self-contained: nothing else reads these tables.
+_MEMORY = [
+    """CREATE TABLE IF NOT EXISTS memory_entries (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,        -- '*' with workspace '*': every workspace (the CLI's)
+        workspace TEXT NOT NULL,
+        course TEXT NOT NULL,          -- the course index's collection
+        question TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        origin TEXT NOT NULL,          -- cloud | local | pinned
+        model TEXT NOT NULL,
+        citations TEXT NOT NULL,       -- JSON list of {source, title, score}
+        sources TEXT NOT NULL,         -- JSON {source: sha256 of the file when remembered}
+        embedder TEXT NOT NULL,        -- the embedder's name; another one never matches
+        embedding BLOB NOT NULL,       -- float32 vector of the question
+        cost_usd REAL,                 -- what making the answer cost: saved by each reuse
+        correlation_id TEXT NOT NULL,  -- the interaction it came from ('' for the CLI's)
+        votes_up INTEGER NOT NULL DEFAULT 0,
+        votes_down INTEGER NOT NULL DEFAULT 0,
+        uses INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        last_used_at REAL,
+        retired_at REAL,               -- NULL while in use
+        retired_why TEXT
+    )""",
+    """CREATE INDEX IF NOT EXISTS memory_entries_scope
+        ON memory_entries(course, platform, workspace) WHERE retired_at IS NULL""",
+    # Each refit of the routing classifier from outcomes (`tutor learn`), for the digest.
+    """CREATE TABLE IF NOT EXISTS router_learning (
+        at REAL NOT NULL,
+        learned_local INTEGER NOT NULL,  -- examples added from the ledger, per label
+        learned_cloud INTEGER NOT NULL,
+        accuracy_before REAL NOT NULL,   -- on the held-back part of the labelled suite
+        accuracy_after REAL NOT NULL,
+        local_share_before REAL NOT NULL,
+        local_share_after REAL NOT NULL,
+        kept INTEGER NOT NULL            -- 1: the new model is in use; 0: the previous one
+    )""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _MEMORY]
 LATEST = len(MIGRATIONS)
 
 # Recomputes every rollup from the raw rows (after a bulk load that bypassed the trigger).

@@ -239,8 +239,12 @@ class Ledger:
         msg, reply = interaction.message, interaction.reply
         usage = reply.usage
         answered = reply.model != NO_MODEL
-        saved = self.pricing.saved_usd(
-            interaction.tier, reply.model, usage.input_tokens, usage.output_tokens
+        saved = (
+            reply.saved_usd
+            if reply.route == "memory"
+            else self.pricing.saved_usd(
+                interaction.tier, reply.model, usage.input_tokens, usage.output_tokens
+            )
         )
         escalated = escalations(reply.reasons) if answered and reply.route == "cloud" else None
         return (
@@ -294,6 +298,20 @@ class Ledger:
                     await db.rollback()
                 raise
         return counts
+
+    async def insert(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one INSERT in its own transaction on the writer connection; the new rowid."""
+        db = self._require(self._db)
+        async with self._lock:
+            try:
+                async with db.execute(sql, params) as cursor:
+                    rowid = cursor.lastrowid
+                await db.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await db.rollback()
+                raise
+        return int(rowid or 0)
 
     async def forget_user(self, platform: str, workspace: str | None, user: str) -> int:
         """Delete a learner's rows and preferences; returns how many interactions went.

@@ -92,6 +92,12 @@ class Metrics:
         self.tokens = Counter(
             "tutor_tokens", "Tokens in prompts and answers", ["model", "kind"], registry=r
         )
+        self.memory_saved = Counter(
+            "tutor_memory_saved_usd",
+            "What answers given again from course memory cost to make the first time",
+            ["tier"],
+            registry=r,
+        )
         self.errors = Counter(
             "tutor_handler_errors",
             "Messages whose handling raised (the learner got an error notice)",
@@ -152,6 +158,8 @@ class Metrics:
             self.tokens.labels(reply.model, "input").inc(reply.usage.input_tokens)
         if reply.usage.output_tokens > 0:
             self.tokens.labels(reply.model, "output").inc(reply.usage.output_tokens)
+        if reply.route == "memory" and reply.saved_usd:
+            self.memory_saved.labels(tier).inc(reply.saved_usd)
         if reply.route == "cloud" and reply.outcome != "failed":
             for code in escalation_codes(r.code for r in reply.reasons):
                 self.escalations.labels(code.value).inc()

@@ -73,6 +73,7 @@ async def run_service(
         notifier = Notifier(settings.digests.targets, adapters)
         app.tutor.notify = notifier
         await app.start_digests(adapters)
+        app.start_learning()
         try:
             code = await service.run()
         finally:

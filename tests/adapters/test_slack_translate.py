@@ -117,6 +117,9 @@ def test_thread_context_is_empty_once_the_bot_has_spoken():
         ("cost", "cost", {}),
         ("cost Month", "cost", {"period": "month"}),
         ("reindex", "reindex", {}),
+        ("faq list", "faq.list", {}),
+        ("faq pin #12", "faq.pin", {"id": "12"}),
+        ("FAQ forget 7", "faq.forget", {"id": "7"}),
     ],
 )
 def test_tutor_subcommands_parse(text, name, args):
@@ -135,6 +138,7 @@ def test_tutor_subcommands_parse(text, name, args):
         ("model set", "model set <model>"),
         ("tier set ana pro", "Mention the learner"),
         ("tier pro", "tier set @learner"),
+        ("faq pin", "faq pin <number>"),
         ("`rm -rf`", "I don't know `'rm`"),
     ],
 )

@@ -1,0 +1,1 @@
+"""Course memory: reusable answers and FAQ curation (see bot.memory.memory)."""

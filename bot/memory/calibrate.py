@@ -1,0 +1,89 @@
+"""Choosing and checking the match threshold on labelled question pairs.
+
+eval/memory_pairs.jsonl holds ``{"a", "b", "same", "split"}``: paraphrases (same) and
+near misses (not). The threshold is chosen on the ``tune`` split and only measured on
+``test``: a wrong reuse is far worse than a miss, so it is the lowest threshold whose
+precision on ``tune`` reaches the bar.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.memory.match import same_question, terms
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    a: str
+    b: str
+    same: bool
+    split: str  # tune | test
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    precision: float  # 1.0 when nothing matched
+    recall: float
+    matched: int
+    false_matches: int
+    pairs: int
+
+
+def load_pairs(path: Path) -> list[Pair]:
+    pairs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            pairs.append(Pair(str(row["a"]), str(row["b"]), bool(row["same"]), str(row["split"])))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: bad pair ({exc})") from None
+    return pairs
+
+
+def score(
+    pairs: Sequence[Pair], similarities: Sequence[float], threshold: float, *, guard: bool = True
+) -> Scores:
+    """Precision and recall of matching at ``threshold`` (with the key-term guard or not)."""
+    matched = false = found = 0
+    for pair, sim in zip(pairs, similarities, strict=True):
+        if guard:
+            hit = same_question(sim, terms(pair.a), terms(pair.b), threshold)
+        else:
+            hit = sim >= threshold
+        matched += hit
+        false += hit and not pair.same
+        found += hit and pair.same
+    positives = sum(p.same for p in pairs)
+    return Scores(
+        precision=(matched - false) / matched if matched else 1.0,
+        recall=found / positives if positives else 0.0,
+        matched=matched,
+        false_matches=false,
+        pairs=len(pairs),
+    )
+
+
+def choose_threshold(
+    pairs: Sequence[Pair],
+    similarities: Sequence[float],
+    bar: float = 0.99,
+    margin: float = 0.02,
+    floor: float = 0.75,
+) -> float:
+    """The lowest threshold (plus a safety ``margin``) whose precision reaches ``bar``.
+
+    Never below ``floor``: the key-term guard makes every threshold look precise on a
+    small set, but questions with the same key terms and little else in common (word
+    order, intent) are not the same question, and no labelled set can list them all.
+    """
+    candidates = sorted({round(s, 3) for s in similarities if s >= floor})
+    for threshold in candidates:
+        if score(pairs, similarities, threshold).precision >= bar:
+            return min(1.0, round(threshold + margin, 3))
+    return 1.0
