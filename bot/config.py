@@ -195,7 +195,10 @@ class DiscordSection(_Strict):
     The token comes from DISCORD_TOKEN only.
     """
 
-    moderator_roles: list[str] | None = None  # role names, besides Manage Server
+    moderator_roles: list[str] | None = None  # ignored (names can be forged): use role ids
+    moderator_role_ids: list[int] | None = None  # role ids, besides Manage Server
+    guilds: list[int] | None = None  # the servers served; others are ignored (empty: any)
+    operator_ids: list[int] | None = None  # users who may run operator-only commands
     thread_channels: list[int] | None = None  # a thread per question in these channels
     messages_per_minute: float | None = Field(default=None, gt=0)  # per learner
     burst: int | None = Field(default=None, ge=1)
@@ -215,6 +218,7 @@ class SlackSection(_Strict):
     http_path: str | None = Field(default=None, pattern=r"^/")
     command: str | None = Field(default=None, pattern=r"^/[\w-]+$")
     moderators: list[str] | None = None  # user ids, besides workspace admins and owners
+    operators: list[str] | None = None  # user ids who may run operator-only commands
     admin_cache_s: float | None = Field(default=None, ge=0)
     native_streaming: bool | None = None
     stream_interval_s: float | None = Field(default=None, ge=0)

@@ -328,6 +328,9 @@ class CommandRequest:
     args: Mapping[str, str] = field(default_factory=dict)
     is_moderator: bool = False
     correlation_id: str = field(default_factory=new_correlation_id)
+    # One of the configured operators ([discord] operator_ids, [slack] operators): may
+    # run what changes every server at once (reindex).
+    is_operator: bool = False
 
 
 @dataclass(frozen=True, slots=True)

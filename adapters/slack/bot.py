@@ -97,6 +97,7 @@ class SlackOptions:
     http_path: str = "/slack/events"
     command: str = "/tutor"
     moderators: frozenset[str] = frozenset()
+    operators: frozenset[str] = frozenset()  # user ids allowed operator-only commands
     admin_cache_s: float = 300.0
     native_streaming: bool = True
     stream_interval_s: float = 0.5
@@ -115,8 +116,9 @@ class SlackOptions:
         """Options from the ``[slack]`` section's keys (lists where these take sets or
         tuples); the keys left out keep the defaults above, the one place they are set."""
         given = dict(values) | extra
-        if "moderators" in given:
-            given["moderators"] = frozenset(given["moderators"])
+        for key in ("moderators", "operators"):
+            if key in given:
+                given[key] = frozenset(given[key])
         if "suggested_prompts" in given:
             given["suggested_prompts"] = tuple(given["suggested_prompts"])
         return cls(**given)
@@ -479,6 +481,7 @@ class SlackAdapter:
                     args=dict(parsed.args),
                     is_moderator=moderator,
                     correlation_id=correlation_id,
+                    is_operator=user in self.options.operators,
                 )
             )
             await self._command_result(respond, body, result)

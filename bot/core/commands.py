@@ -18,7 +18,9 @@ from bot.ports import PreferenceStore
 
 log = logging.getLogger(__name__)
 
-MODERATOR_ONLY = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"})
+MODERATOR_ONLY = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost"})
+# What changes every server at once (the one shared course index): configured operators only.
+OPERATOR_ONLY = frozenset({"reindex"})
 
 # Hooks supplied by other parts (the digest, the course index); None until wired.
 CostHook = Callable[[CommandRequest, str], Awaitable[CommandResult]]
@@ -60,7 +62,19 @@ class Commands:
         action = self._table.get(req.name)
         if action is None:
             return CommandResult(f"Unknown command {req.name!r}.", ok=False)
-        if req.name in MODERATOR_ONLY and not req.is_moderator:
+        if req.name in OPERATOR_ONLY and not req.is_operator:
+            log.warning(
+                "[%s] refused %s to %s on %s/%s: not an operator",
+                req.correlation_id,
+                req.name,
+                req.user,
+                req.platform,
+                req.workspace,
+            )
+            return CommandResult(
+                f"Sorry, only the bot's operators can use `{req.name}`.", ok=False
+            )
+        if req.name in MODERATOR_ONLY and not (req.is_moderator or req.is_operator):
             log.warning(
                 "[%s] refused %s to non-moderator %s on %s/%s",
                 req.correlation_id,

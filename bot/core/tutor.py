@@ -185,7 +185,11 @@ class Tutor:
             await sink.delta(gen.text)
         cost = self.pricing.cost_usd(name, gen.input_tokens, gen.output_tokens)
         if route == "cloud":
-            self.budgets.add(plan.tier, user_key(msg), cost)
+            self.budgets.add(
+                plan.tier,
+                user_key(msg),
+                self.pricing.budget_cost_usd(name, gen.input_tokens, gen.output_tokens),
+            )
         outcome: Outcome = "fell_back" if answer.fell_back else "answered"
         text = f"{gen.text}\n\n{answer.notice}" if answer.notice else gen.text
         if answer.notice and sink is not None:

@@ -43,7 +43,7 @@ def msg(text="hi", user="u1", channel="c1"):
 
 
 @pytest.mark.parametrize(
-    "name", ["model.set", "model.show", "model.list", "tier.set", "cost", "reindex"]
+    "name", ["model.set", "model.show", "model.list", "tier.set", "cost"]
 )
 async def test_non_moderators_are_refused(parts, name):
     commands, _, _ = parts
@@ -128,3 +128,16 @@ async def test_unknown_command_and_unwired_hooks(parts):
     assert not (await commands(req("dance"))).ok
     assert not (await commands(req("cost", mod=True))).ok
     assert not (await commands(req("cost", mod=True, period="decade"))).ok
+
+
+async def test_reindex_is_for_operators_only_not_any_servers_moderator(parts, caplog):
+    """A moderator of one server must not re-ingest the index every server shares (finding 2)."""
+    commands, _, _ = parts
+    result = await commands(req("reindex", mod=True))
+    assert not result.ok and "only the bot's operators" in result.text
+    assert "refused reindex" in caplog.text
+    operator = CommandRequest(
+        name="reindex", user="op", channel="c1", platform="discord", is_operator=True
+    )
+    result = await commands(operator)
+    assert "only the bot's operators" not in result.text  # allowed (no index configured here)
