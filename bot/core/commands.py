@@ -71,9 +71,7 @@ class Commands:
                 req.platform,
                 req.workspace,
             )
-            return CommandResult(
-                f"Sorry, only the bot's operators can use `{req.name}`.", ok=False
-            )
+            return CommandResult(f"Sorry, only the bot's operators can use `{req.name}`.", ok=False)
         if req.name in MODERATOR_ONLY and not (req.is_moderator or req.is_operator):
             log.warning(
                 "[%s] refused %s to non-moderator %s on %s/%s",

@@ -42,9 +42,7 @@ def msg(text="hi", user="u1", channel="c1"):
     )
 
 
-@pytest.mark.parametrize(
-    "name", ["model.set", "model.show", "model.list", "tier.set", "cost"]
-)
+@pytest.mark.parametrize("name", ["model.set", "model.show", "model.list", "tier.set", "cost"])
 async def test_non_moderators_are_refused(parts, name):
     commands, _, _ = parts
     result = await commands(req(name, model="tiny", user="u2", tier="enterprise"))
