@@ -170,6 +170,8 @@ class PrivacySection(_Strict):
     local_only_channels: list[str] = Field(default_factory=list)  # never sent to the cloud
     redact_emails: bool = True
     redact_phones: bool = True
+    redact_cards: bool = True  # 13-19 digits passing the Luhn check
+    phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")  # for numbers without +
     redact_patterns: list[str] = Field(default_factory=list)  # regexes, replaced by [redacted]
 
 
