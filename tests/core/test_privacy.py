@@ -43,7 +43,10 @@ def test_context_and_history_are_redacted_course_and_system_are_not(redactor):
     passage = Passage("Email the course office at office@course.example", 0.9, "faq.md", "FAQ")
     prompt = build_prompt(
         "System: support is +1 202 555 0143.",
-        [ChatMessage("user", "I am ann@example.com"), ChatMessage("assistant", "Hi ann@example.com")],
+        [
+            ChatMessage("user", "I am ann@example.com"),
+            ChatMessage("assistant", "Hi ann@example.com"),
+        ],
         "Here is 4111 1111 1111 1111",
         [passage],
         [ContextLine("bob", "text me on 555-123-4567")],
