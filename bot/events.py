@@ -91,6 +91,7 @@ class ReasonCode(StrEnum):
     # course material
     RETRIEVAL_NONE = "retrieval-none"
     RETRIEVAL_FAILED = "retrieval-failed"
+    RETRIEVAL_PRIVATE = "retrieval-private"  # skipped: its embedder is a cloud service
     # generation
     FAILOVER = "failover"
     SKIPPED_UNHEALTHY = "skipped-unhealthy"
@@ -148,6 +149,7 @@ _TEXT: dict[ReasonCode, str] = {
     ReasonCode.COURSE_QUOTE: "course:quote",
     ReasonCode.RETRIEVAL_NONE: "retrieval:none",
     ReasonCode.RETRIEVAL_FAILED: "retrieval:failed",
+    ReasonCode.RETRIEVAL_PRIVATE: "retrieval:skipped-private",
     ReasonCode.FAILOVER: "failover:{}",
     ReasonCode.SKIPPED_UNHEALTHY: "skipped:{}:unhealthy",
     ReasonCode.LOCAL_FAILED: "escalate:local-failed",

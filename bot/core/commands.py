@@ -110,8 +110,8 @@ class Commands:
         on = mode == "on"
         await self.preferences.set_local_only(req.platform, req.workspace, req.user, on)
         return CommandResult(
-            "Privacy on: your questions will only be answered by local models, never sent "
-            "to a cloud service."
+            "Privacy on, in every server and in DMs: your questions will only be answered by "
+            "local models, never sent to a cloud service (not even to search the course)."
             if on
             else "Privacy off: hard questions may be answered by a cloud model again."
         )

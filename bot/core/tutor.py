@@ -150,9 +150,12 @@ class Tutor:
                 "answered by local models until the month ends or the budget is raised."
             )
 
-        if (reply := await self._navigate(plan, key, sink)) is not None:
+        if self._private_embedding(plan):
+            passages, found = [], (Reason(ReasonCode.RETRIEVAL_PRIVATE),)
+        elif (reply := await self._navigate(plan, key, sink)) is not None:
             return await self._finish(msg, plan.tier, started, reply)
-        passages, found = await self._retrieve(plan.question)
+        else:
+            passages, found = await self._retrieve(plan.question)
         history = self.history.get(key)
 
         def prompt_for(model: str) -> list[ChatMessage]:
@@ -273,6 +276,11 @@ class Tutor:
             citations=_citations(passages),
             outcome="fell_back",
         )
+
+    def _private_embedding(self, plan: RoutingPlan) -> bool:
+        """A local-only question must not reach a cloud embeddings API either."""
+        private = plan.has(ReasonCode.LOCAL_ONLY) or plan.has(ReasonCode.LOCAL_ONLY_CHANNEL)
+        return private and self.settings.knowledge.embedder == "openai"
 
     async def _retrieve(self, question: str) -> tuple[list[Passage], tuple[Reason, ...]]:
         if self.retriever is None:

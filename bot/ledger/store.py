@@ -307,6 +307,11 @@ class Ledger:
             (f"DELETE FROM interactions {where}", key),
             (f"DELETE FROM learners {where}", key),
             (f"DELETE FROM learner_preferences {where}", key),
+            (  # the privacy choice holds everywhere, and goes with the learner
+                "DELETE FROM learner_preferences"
+                " WHERE platform = ? AND workspace = '*' AND user = ?",
+                (platform, user),
+            ),
         )
         await self.preferences.forget_cached(platform, workspace, user)
         log.info("forgot %s/%s/%s: %d interactions", platform, workspace or "-", user, counts[0])

@@ -422,3 +422,17 @@ async def test_cloud_answers_are_purged_with_the_message_text(ledger, settings):
     await ledger.record(cloud(NOW - (days + 1) * 86400, correlation_id="old"))
     assert await ledger.purge_text(now=NOW) == 1
     assert await rows(ledger, "SELECT text, answer FROM interactions") == [(None, None)]
+
+
+async def test_privacy_is_the_learners_on_every_server_across_a_reopen(settings):
+    """Finding 4: "privacy on" said in one server holds in another and in DMs, after a restart."""
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        await ledger.preferences.set_local_only("discord", "g1", "u1", True)
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        for workspace in ("g1", "g2", None):
+            prefs = await ledger.preferences.preferences("discord", workspace, "c1", "u1")
+            assert prefs.local_only, workspace
+        await ledger.preferences.set_local_only("discord", None, "u1", False)  # off, in a DM
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        assert not (await ledger.preferences.preferences("discord", "g1", "c1", "u1")).local_only
+        assert not (await ledger.preferences.preferences("slack", "g1", "c1", "u1")).local_only
