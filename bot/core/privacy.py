@@ -19,6 +19,7 @@ from bot.events import ChatMessage
 # Local part: a word character first (so a quote before the address stays), then up to
 # 63 of the characters RFC 5322 allows; the domain: up to ten labels and a TLD.
 EMAIL = re.compile(
+    r"(?<![\w.!#$%&*+/=?^`{|}~-])"  # only where a run starts: linear on a run of letters
     r"[\w+-][\w.!#$%&'*+/=?^`{|}~-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,10}[A-Za-z]{2,24}\b"
 )
 # 13-19 digits, single spaces or dashes between them; kept only when the Luhn sum holds.
@@ -27,6 +28,11 @@ MATERIAL_OPEN = "<course-material>"
 MATERIAL_CLOSE = "</course-material>"
 # Leniency POSSIBLE: numbers shaped like a phone number of the region (555 numbers too).
 _LENIENCY = phonenumbers.Leniency.POSSIBLE
+# phonenumbers costs a fraction of a millisecond per candidate: past this many runs of
+# digits (a pasted table, a flood of numbers) every 7-15 digit number is redacted instead.
+MAX_DIGIT_RUNS = 120
+DIGIT_RUN = re.compile(r"\d+")
+PHONE_FALLBACK = re.compile(r"(?<![\w+])\+?\d(?:[ ().\-\u2010-\u2015]{0,2}\d){6,14}(?!\d)")
 
 
 class Redactor:
@@ -76,6 +82,9 @@ class Redactor:
         return out, found
 
     def _phones(self, text: str) -> list[tuple[int, int]]:
+        for runs, _ in enumerate(DIGIT_RUN.finditer(text), 1):
+            if runs > MAX_DIGIT_RUNS:
+                return [m.span() for m in PHONE_FALLBACK.finditer(text)]
         matcher = phonenumbers.PhoneNumberMatcher(text, self._region, leniency=_LENIENCY)
         return [(match.start, match.end) for match in matcher]
 

@@ -373,10 +373,16 @@ class Tutor:
         """The cloud chain on the prompt with personal data redacted."""
         found: set[str] = set()
 
-        def redacted(model: str) -> list[ChatMessage]:
+        def redact(model: str) -> list[ChatMessage]:
             messages, kinds = self.redactor.redact_prompt(prompt(model))
             found.update(kinds)
             return messages
+
+        # Redaction is CPU work on learner text: done in a thread, off the event loop.
+        ready = await asyncio.to_thread(lambda: {m: redact(m) for m in plan.cloud})
+
+        def redacted(model: str) -> list[ChatMessage]:
+            return ready[model] if model in ready else redact(model)
 
         answer, tried = await self._generate(plan.cloud, redacted, sink, plan)
         notes = [Reason(ReasonCode.REDACTED, ",".join(sorted(found)))] if found else []
