@@ -228,6 +228,9 @@ class SlackSection(_Strict):
     rate_per_minute: float | None = Field(default=None, gt=0)
     rate_burst: int | None = Field(default=None, ge=1)
     max_concurrency: int | None = Field(default=None, ge=1)
+    http_header_timeout_s: float | None = Field(default=None, gt=0)  # HTTP mode listener
+    http_body_timeout_s: float | None = Field(default=None, gt=0)
+    http_max_connections: int | None = Field(default=None, ge=1)
     thread_context_chars: int | None = Field(default=None, ge=0)
     greeting: str | None = None
     suggested_prompts: list[str] | None = Field(default=None, max_length=4)
