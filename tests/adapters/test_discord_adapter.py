@@ -869,3 +869,20 @@ async def test_only_configured_operators_may_reindex(server, learner, settings):
         (allowed,) = await server.wait_for(followup(token))
     assert "only the bot's operators" in content(refused)
     assert "only the bot's operators" not in content(allowed)
+
+
+SUPPRESS_EMBEDS = 1 << 2
+
+
+async def test_answers_never_unfurl_links_and_show_plain_urls(server, learner, settings):
+    """Finding 8: a model-chosen URL must not unfurl (a way to exfiltrate) nor hide behind
+    a label."""
+    text = "See [the docs](https://evil.example/?q=secret) for more."
+    core = Core(settings, local=Script(text))
+    async with running(server, core.handle, core.commands):
+        await server.post_message("links", author=learner, mention_bot=True)
+        await answered(server, "for more")
+    writes = [c for c in bot_writes(server) if content(c)]
+    assert writes and all(c.json.get("flags", 0) & SUPPRESS_EMBEDS for c in writes)
+    final = content(writes[-1])
+    assert "](https://" not in final and "the docs (<https://evil.example/?q=secret>)" in final

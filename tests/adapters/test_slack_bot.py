@@ -166,7 +166,7 @@ async def test_a_direct_message_is_answered_in_the_dm_as_markdown(slack):
         [answer] = await answered(slack, bot, "D0LEARNER", None)
 
     # Slack renders standard Markdown in markdown_text: the answer goes out as written.
-    assert answer.text == "Use **for** loops; see [the docs](https://docs.python.org/3/)."
+    assert answer.text == "Use **for** loops; see the docs (https://docs.python.org/3/)."
     post = slack.calls_to("chat.postMessage")[0].args
     assert post.get("thread_ts") is None and "text" not in post
     [msg] = core.messages
@@ -752,3 +752,18 @@ async def test_too_fast_is_told_at_once_even_while_every_slot_is_busy(slack):
         core.release.set()
         await bot.drain()
     assert [m.text for m in core.messages] == ["first", "one"]
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-stream", "chat-update"])
+async def test_model_chosen_links_show_their_url_not_a_label(native):
+    """Finding 8: "[Verify your account](https://...)" must not become a clickable label."""
+    answer = (
+        "Please [Verify your account](https://evil.example/login)"
+        " and <https://evil.example/x|this> now."
+    )
+    async with SlackServer(streaming=native) as slack, running(slack, ScriptedCore(answer)) as bot:
+        ts = await ask(slack, "links")
+        [message] = await answered(slack, bot, CHANNEL, ts)
+    assert "](https://" not in message.text and "|this>" not in message.text
+    assert "Verify your account (https://evil.example/login)" in message.text
+    assert "this (https://evil.example/x)" in message.text
