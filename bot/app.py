@@ -16,7 +16,7 @@ from bot.core.tutor import Tutor
 from bot.digests.scheduler import DigestScheduler
 from bot.digests.service import Digests
 from bot.events import CommandRequest, CommandResult
-from bot.ledger.store import Ledger
+from bot.ledger.store import STORAGE_ERRORS, Ledger
 from bot.models.registry import ModelRegistry
 from bot.ports import Adapter, ChatModel, CheckResult, Embedder, PreferenceStore, Probe
 from bot.service.metrics import Metrics
@@ -59,10 +59,13 @@ class BotApp:
     async def __aenter__(self) -> BotApp:
         await self._stack.__aenter__()
         try:
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.registry = ModelRegistry(self.settings, models=self._models)
             self._stack.push_async_callback(self.registry.aclose)
-            self.ledger = await Ledger(self.settings).open()
+            try:
+                self.ledger = await Ledger(self.settings).open()
+            except STORAGE_ERRORS as exc:  # answering does not need the ledger: rows queue
+                self.ledger = Ledger(self.settings).degrade(exc)
             self._stack.push_async_callback(self.ledger.aclose)  # writes queued rows first
             self.preferences = self.ledger.preferences
             self.digests = Digests(self.settings, self.ledger)
@@ -80,7 +83,8 @@ class BotApp:
                 preferences=self.preferences,
                 router=self.router,
             )
-            self.tutor.budgets.seed(*await self.ledger.month_spend())
+            if self.ledger.degraded is None:
+                self.tutor.budgets.seed(*await self.ledger.month_spend())
             self.commands = Commands(
                 self.settings,
                 self.tutor,

@@ -366,8 +366,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     level = logging.getLogger().level
     handlers = setup_logging(settings, args)
+    from bot.ledger.store import STORAGE_ERRORS
+
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))
+    except STORAGE_ERRORS as exc:  # a ledger that cannot be used: say so, no traceback
+        print(f"tutor: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nBye!", file=sys.stderr)
         return 0

@@ -436,3 +436,37 @@ async def test_privacy_is_the_learners_on_every_server_across_a_reopen(settings)
     async with Ledger(settings, purge_every_s=None) as ledger:
         assert not (await ledger.preferences.preferences("discord", "g1", "c1", "u1")).local_only
         assert not (await ledger.preferences.preferences("slack", "g1", "c1", "u1")).local_only
+
+
+async def test_a_full_disk_queues_in_memory_then_overflows_never_logging_text(settings, caplog):
+    """Finding 9: rows wait in memory up to a bound, then in the overflow file."""
+    impatient = settings.ledger.model_copy(update={"max_wait_ms": 200})
+    settings = settings.model_copy(update={"ledger": impatient})
+    async with Ledger(settings, purge_every_s=None, memory_rows=2) as ledger:
+        (pages,) = (await ledger.query("PRAGMA page_count"))[0]
+        db = ledger._db
+        assert db is not None
+        await db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full now
+        secret = "my secret question about lists"
+        waits = [
+            asyncio.create_task(ledger.record(interaction(NOW, text=f"{secret} {i}")))
+            for i in range(6)
+        ]
+        done = await asyncio.gather(*waits, return_exceptions=True)
+        assert all(r is None or isinstance(r, LedgerTimeout) for r in done)
+        overflow = ledger.overflow_path.read_text().splitlines()
+        assert len(overflow) >= 4  # the bound is 2 rows in memory
+        await db.execute("PRAGMA max_page_count = 1073741823")  # space again
+    assert secret not in caplog.text
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        texts = await rows(ledger, "SELECT text FROM interactions")
+        assert sorted(t for (t,) in texts) == [f"{secret} {i}" for i in range(6)]
+        assert not ledger.overflow_path.exists()
+
+
+async def test_the_data_folder_and_the_ledger_are_private(settings):
+    async with Ledger(settings, purge_every_s=None):
+        pass
+    path = settings.data_dir / settings.ledger.file
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert settings.data_dir.stat().st_mode & 0o777 == 0o700
