@@ -92,6 +92,7 @@ class BotApp:
                 self.preferences,
                 cost=self.digests.command,
                 reindex=self._reindex if self.knowledge else None,
+                forget_text=self.ledger.forget_text,
             )
             self.metrics = Metrics(self.settings, self.registry, self.ledger)
         except BaseException:

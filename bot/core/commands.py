@@ -25,6 +25,8 @@ OPERATOR_ONLY = frozenset({"reindex"})
 # Hooks supplied by other parts (the digest, the course index); None until wired.
 CostHook = Callable[[CommandRequest, str], Awaitable[CommandResult]]
 ReindexHook = Callable[[CommandRequest], Awaitable[CommandResult]]
+# Deletes a learner's message text (and answers) from the usage ledger; returns how many.
+ForgetTextHook = Callable[[str, str | None, str], Awaitable[int]]
 
 
 class Commands:
@@ -39,6 +41,7 @@ class Commands:
         *,
         cost: CostHook | None = None,
         reindex: ReindexHook | None = None,
+        forget_text: ForgetTextHook | None = None,
     ) -> None:
         self.settings = settings
         self.tutor = tutor
@@ -46,6 +49,7 @@ class Commands:
         self.preferences = preferences
         self.cost_hook = cost
         self.reindex_hook = reindex
+        self.forget_text_hook = forget_text
         self._table: dict[str, Callable[[CommandRequest], Awaitable[CommandResult]]] = {
             "forget": self.forget,
             "privacy": self.privacy,
@@ -96,11 +100,25 @@ class Commands:
     # --- everyone ----------------------------------------------------------------------
 
     async def forget(self, req: CommandRequest) -> CommandResult:
+        """Forget the learner's conversations here, and delete the text of their questions
+        and answers from the usage ledger (so no export carries it); figures stay."""
         count = self.tutor.forget_user(req.platform, req.workspace, req.user)
+        where = "here" if req.workspace else "in our direct messages"
+        if self.forget_text_hook is None:
+            return CommandResult(
+                f"Done: I've forgotten our conversation history {where}. "
+                "Your messages are not stored anywhere else."
+                if count
+                else "There was no conversation history to forget."
+            )
+        deleted = await self.forget_text_hook(req.platform, req.workspace, req.user)
+        if not count and not deleted:
+            return CommandResult("There was no conversation history to forget.")
         return CommandResult(
-            "Done: I've forgotten our conversation history."
-            if count
-            else "There was no conversation history to forget."
+            f"Done: I've forgotten our conversation history {where} and deleted the text "
+            f"of your questions and my answers from the usage log ({deleted} kept until "
+            "now). What is kept is without text: when you asked, which model answered, "
+            "and what it cost."
         )
 
     async def privacy(self, req: CommandRequest) -> CommandResult:

@@ -356,6 +356,21 @@ class Ledger:
         log.info("forgot %s/%s/%s: %d interactions", platform, workspace or "-", user, counts[0])
         return counts[0]
 
+    async def forget_text(self, platform: str, workspace: str | None, user: str) -> int:
+        """Delete the text of a learner's messages and answers (``/tutor forget``); the
+        rows stay for the figures. Returns how many rows had text."""
+        await self.flush()
+        (count,) = await self.write(
+            (
+                "UPDATE interactions SET text = NULL, answer = NULL"
+                " WHERE platform = ? AND workspace = ? AND user = ?"
+                " AND (text IS NOT NULL OR answer IS NOT NULL)",
+                (platform, workspace or "", user),
+            )
+        )
+        log.info("forgot the text of %d interactions of one learner", count)
+        return count
+
     async def purge_text(self, now: float | None = None) -> int:
         """Delete message text older than the retention period; returns how many rows."""
         days = self.settings.ledger.text_retention_days

@@ -470,3 +470,33 @@ async def test_the_data_folder_and_the_ledger_are_private(settings):
     path = settings.data_dir / settings.ledger.file
     assert path.stat().st_mode & 0o777 == 0o600
     assert settings.data_dir.stat().st_mode & 0o777 == 0o700
+
+
+async def test_forget_deletes_the_learners_text_and_keeps_it_out_of_fine_tuning(settings):
+    """Finding 10: /tutor forget said "forgotten" while the text stayed 30 days and
+    export-finetune exported it."""
+    from bot.core.commands import Commands
+    from bot.core.tutor import Tutor
+    from bot.events import CommandRequest
+    from bot.models.registry import ModelRegistry
+    from tests.fakes import FakeChatModel
+
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        for user in ("alice", "bob"):
+            await ledger.record(cloud(NOW, user=user, text=f"{user}'s question"))
+        models = {n: FakeChatModel(n, is_local=n != "cloud") for n in ("local", "tiny", "cloud")}
+        registry = ModelRegistry(settings, models=models)
+        tutor = Tutor(settings, registry, ledger=ledger, preferences=ledger.preferences)
+        commands = Commands(
+            settings, tutor, registry, ledger.preferences, forget_text=ledger.forget_text
+        )
+        result = await commands(
+            CommandRequest(
+                name="forget", user="alice", channel="c1", platform="discord", workspace="g1"
+            )
+        )
+        assert result.ok and "deleted the text" in result.text
+        texts = await rows(ledger, "SELECT user, text, answer IS NULL FROM interactions")
+        assert sorted(texts) == [("alice", None, 1), ("bob", "bob's question", 0)]
+        exported = await ledger.escalated_answers()
+        assert [e.text for e in exported] == ["bob's question"]
