@@ -74,6 +74,7 @@ class TutorSection(_Strict):
     data_dir: str = "data"
     history_turns: int = Field(default=6, ge=0, le=100)
     max_conversations: int = Field(default=10_000, ge=1)
+    history_max_mb: float = Field(default=64, gt=0)  # conversation memory, all conversations
     max_input_chars: int = Field(default=8000, ge=100)
     max_reply_chars: int = Field(default=1500, ge=200)  # unless the learner asks for detail
     system_prompt: str = "You are a helpful tutor."

@@ -122,7 +122,9 @@ class Tutor:
         self.pricing = Pricing(settings)
         self.redactor = Redactor(settings.privacy)
         limit = settings.tutor.max_conversations
-        self.history = ConversationHistory(settings.tutor.history_turns, limit)
+        self.history = ConversationHistory(
+            settings.tutor.history_turns, limit, int(settings.tutor.history_max_mb * 2**20)
+        )
         self._last: LRUCache[Hashable, Reply] = LRUCache(limit)
         self._sticky: LRUCache[Hashable, int] = LRUCache(limit)
         self._clock = clock
