@@ -287,6 +287,7 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = 0.0  # None when the model has no price in config
+    estimated: bool = False  # the model reported no usage: tokens were counted locally
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ class Generation:
     ttft_ms: float | None = None
     finish_reason: str | None = None  # "stop", "length", ...
     logprobs: tuple[float, ...] | None = None  # one per output token, when the backend gives them
+    usage_estimated: bool = False  # the backend reported no usage: tokens counted locally
 
 
 StreamEvent = TextDelta | Generation

@@ -41,6 +41,7 @@ def reply_json(reply: Reply, mode: str = DEFAULT_MODE) -> dict[str, Any]:
             "input_tokens": reply.usage.input_tokens,
             "output_tokens": reply.usage.output_tokens,
             "cost_usd": reply.usage.cost_usd,
+            "estimated": reply.usage.estimated,
         },
         "latency_ms": round(reply.latency_ms, 1),
         "mode": mode,

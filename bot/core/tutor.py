@@ -206,7 +206,7 @@ class Tutor:
             reasons=reasons,
             confidence=answer.confidence,
             citations=_citations(passages),
-            usage=Usage(gen.input_tokens, gen.output_tokens, cost),
+            usage=Usage(gen.input_tokens, gen.output_tokens, cost, gen.usage_estimated),
             ttft_ms=gen.ttft_ms,
             outcome=outcome,
             notice=answer.notice,

@@ -305,7 +305,10 @@ _V4 = [
     "DROP TABLE temp.reasons_v4",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# v5: whether a row's tokens were counted locally (the model's stream reported no usage).
+_V5 = ["ALTER TABLE interactions ADD COLUMN usage_estimated INTEGER"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 LATEST = len(MIGRATIONS)
 
 # Recomputes every rollup from the raw rows (after a bulk load that bypassed the trigger).

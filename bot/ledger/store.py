@@ -88,6 +88,7 @@ COLUMNS = (
     "escalations",
     "answer",
     "reason_codes",
+    "usage_estimated",
 )
 INSERT = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -305,6 +306,7 @@ class Ledger:
             escalated,
             reply.text if escalated is not None and self._keep_text else None,
             reason_codes(reply.reasons),
+            int(usage.estimated),
         )
 
     # --- other writes -----------------------------------------------------------------------

@@ -6,12 +6,13 @@ import random
 import sqlite3
 import time
 from calendar import timegm
+from dataclasses import replace
 
 import aiosqlite
 import pytest
 
 from bot.config import LedgerSection
-from bot.events import Reason, ReasonCode
+from bot.events import IncomingMessage, Reason, ReasonCode
 from bot.ledger.schema import (
     LATEST,
     REBUILD_ROLLUPS,
@@ -22,6 +23,7 @@ from bot.ledger.schema import (
     register_functions,
 )
 from bot.ledger.store import Ledger, LedgerTimeout
+from bot.ports import Generation
 from tests.ledger_helpers import LOW_CONFIDENCE, PASTED_CODE, cloud, interaction
 
 NOW = time.time()
@@ -402,6 +404,7 @@ async def test_migrates_from_version_2_adding_the_cloud_answer_column(settings):
     async with aiosqlite.connect(path) as db:  # back to version 2, as an older bot left it
         await db.execute("ALTER TABLE interactions DROP COLUMN reason_codes")
         await db.execute("ALTER TABLE interactions DROP COLUMN answer")
+        await db.execute("ALTER TABLE interactions DROP COLUMN usage_estimated")
         await db.execute("PRAGMA user_version = 2")
         await db.commit()
     async with Ledger(settings, purge_every_s=None) as ledger:
@@ -500,3 +503,47 @@ async def test_forget_deletes_the_learners_text_and_keeps_it_out_of_fine_tuning(
         assert sorted(texts) == [("alice", None, 1), ("bob", "bob's question", 0)]
         exported = await ledger.escalated_answers()
         assert [e.text for e in exported] == ["bob's question"]
+
+
+async def test_an_estimated_cloud_answer_is_priced_marked_and_never_free(settings):
+    """Finding 12: estimated usage is recorded as estimated, in the ledger and in --json."""
+    from bot.cli.main import reply_json
+    from bot.core.tutor import Tutor
+    from bot.models.registry import ModelRegistry
+    from tests.fakes import FakeChatModel, Script
+
+    class NoUsage(FakeChatModel):
+        async def stream(self, messages, params=None):
+            async for event in super().stream(messages, params):
+                if isinstance(event, Generation):
+                    event = replace(event, input_tokens=120, output_tokens=40, usage_estimated=True)
+                yield event
+
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        models = {
+            "local": FakeChatModel("local"),
+            "tiny": FakeChatModel("tiny"),
+            "cloud": NoUsage("cloud", Script("A detailed answer."), is_local=False),
+        }
+        tutor = Tutor(
+            settings,
+            ModelRegistry(settings, models=models),
+            ledger=ledger,
+            preferences=ledger.preferences,
+        )
+        reply = await tutor.handle(
+            IncomingMessage(
+                text="Explain in detail how dictionaries work",
+                user="u1",
+                channel="c1",
+                platform="discord",
+                workspace="g1",
+            )
+        )
+        assert reply.route == "cloud" and reply.usage.estimated
+        assert reply.usage.cost_usd and reply.usage.cost_usd > 0
+        assert reply_json(reply)["usage"]["estimated"] is True
+        [(estimated, cost)] = await rows(
+            ledger, "SELECT usage_estimated, cost_usd FROM interactions"
+        )
+        assert estimated == 1 and cost > 0

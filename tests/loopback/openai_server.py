@@ -23,6 +23,7 @@ class OpenAIBehaviour:
     statuses: list[int] = field(default_factory=list)
     retry_after: str | None = "0"
     delay_first: float = 0.0
+    usage: bool = True  # False: like llama.cpp's server, the stream never reports usage
 
 
 class OpenAIServer:
@@ -126,7 +127,7 @@ class OpenAIServer:
         await _event(
             response, chunk | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         )
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if b.usage and (body.get("stream_options") or {}).get("include_usage"):
             await _event(response, chunk | {"choices": [], "usage": usage})
         await response.write(b"data: [DONE]\n\n")
         return response
