@@ -413,13 +413,25 @@ class Ledger:
             "SELECT tier, total(cost_usd) FROM usage_q WHERE q >= ? GROUP BY 1",
             [start // QUARTER_S],
         )
-        learners = await self.query(
-            "SELECT platform, workspace, user, total(cost_usd) FROM interactions"
-            " WHERE at >= ? AND route = 'cloud' GROUP BY 1, 2, 3",
-            [start],
+        # A cloud answer of unknown cost (no price) counts at the dearest known price.
+        dearest = self.pricing.dearest_price()
+        guess = "(input_tokens * ? + output_tokens * ?) / 1000000.0"
+        prices = [dearest.input, dearest.output]
+        unpriced = await self.query(
+            f"SELECT tier, total({guess}) FROM interactions"
+            " WHERE at >= ? AND route = 'cloud' AND cost_usd IS NULL GROUP BY 1",
+            [*prices, start],
         )
+        learners = await self.query(
+            f"SELECT platform, workspace, user, total(coalesce(cost_usd, {guess}))"
+            " FROM interactions WHERE at >= ? AND route = 'cloud' GROUP BY 1, 2, 3",
+            [*prices, start],
+        )
+        spent_by_tier = {tier: spent for tier, spent in tiers if spent}
+        for tier, spent in unpriced:
+            spent_by_tier[tier] = spent_by_tier.get(tier, 0.0) + spent
         return (
-            {tier: spent for tier, spent in tiers if spent},
+            {tier: spent for tier, spent in spent_by_tier.items() if spent},
             {(p, w, u): spent for p, w, u, spent in learners if spent},
         )
 

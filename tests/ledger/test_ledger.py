@@ -547,3 +547,16 @@ async def test_an_estimated_cloud_answer_is_priced_marked_and_never_free(setting
             ledger, "SELECT usage_estimated, cost_usd FROM interactions"
         )
         assert estimated == 1 and cost > 0
+
+
+async def test_unpriced_cloud_spend_counts_at_the_dearest_price_after_a_restart(ledger):
+    """Finding 2: budgets seeded from the ledger never count an unpriced answer as free."""
+    await ledger.record(
+        interaction(
+            NOW, model="mystery", route="cloud", cost=None, tokens=(1_000_000, 0), user="u7"
+        )
+    )
+    tiers, learners = await ledger.month_spend(NOW)
+    dearest = ledger.pricing.dearest_price()
+    assert tiers["free"] == pytest.approx(dearest.input)
+    assert learners[("discord", "g1", "u7")] == pytest.approx(dearest.input)
