@@ -30,6 +30,7 @@ SHAPES = {
     "blank lines": "a" + "\n" * (N - 2) + "a",
     "spaces": "a" + " " * (N - 2) + "a",
     "digit groups": _cut("1111111 "),
+    "digits, letter": "1" * (N - 1) + "a",
     "phone numbers": _cut("555-123-4567 "),
     "brackets": _cut("[("),
     "underscores": _cut("_"),

@@ -55,6 +55,8 @@ HOSTILE = {
     "fences": _cut("```\n"),
     "tildes": _cut("~"),
     "digit groups": _cut("1111111 "),
+    "digits then a letter": "1" * (N - 1) + "a",
+    "spaced digits then a letter": _cut("1 ")[:-1] + "a",
     "dashed digits": _cut("1-"),
     "phone-like": _cut("555-123-4567 "),
     "at signs": _cut("a@"),
