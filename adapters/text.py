@@ -153,3 +153,37 @@ class ThrottledStream:
             self._last_push = self._clock()
             self._pushed = text
             await self._push(text)
+
+
+# --- links chosen by a model ---------------------------------------------------------------
+# A model (or course text it quotes) can write "[Verify your account](https://evil...)": a
+# label that hides where the link goes. Answers show the URL itself instead.
+MASKED_LINK = re.compile(
+    r"\[([^\[\]\n]{1,300})\]\(\s{0,4}<?(https?://[^\s()<>]{1,2000})>?\s{0,4}\)"
+)
+SLACK_LINK = re.compile(r"<(https?://[^\s|<>]{1,2000})\|([^<>\n]{1,300})>")
+# A link still being written at the end of a streamed text: "[label", "[label](https://ex".
+UNFINISHED_LINK = re.compile(
+    r"(?:\[[^\[\]\n]{0,300}(?:\](?:\(\s{0,4}<?[^\s()<>]{0,2000})?)?|<https?:[^\s|<>]{0,2000}"
+    r"(?:\|[^<>\n]{0,300})?)\Z"
+)
+_TAIL_CHARS = 2400  # an unfinished link is never longer than this
+
+
+def plain_links(text: str, wrap: Callable[[str], str] = lambda url: url) -> str:
+    """``[label](url)`` and Slack's ``<url|label>`` as ``label (url)``: the URL in plain view.
+
+    ``wrap`` dresses the URL (Discord: ``<url>``, which also keeps it from unfurling).
+    """
+    text = MASKED_LINK.sub(lambda m: f"{m.group(1)} ({wrap(m.group(2))})", text)
+    return SLACK_LINK.sub(lambda m: f"{m.group(2)} ({wrap(m.group(1))})", text)
+
+
+def unfinished_link(text: str) -> int:
+    """Where a link still being written starts at the end of ``text`` (``len(text)`` if none).
+
+    A stream holds that tail back until the link is whole, so it goes out as plain text.
+    """
+    start = max(0, len(text) - _TAIL_CHARS)
+    match = UNFINISHED_LINK.search(text, start)
+    return match.start() if match else len(text)

@@ -18,7 +18,7 @@ from bot.core.tutor import Tutor
 from bot.digests.scheduler import DigestScheduler
 from bot.digests.service import Digests
 from bot.events import CommandRequest, CommandResult
-from bot.ledger.store import Ledger
+from bot.ledger.store import STORAGE_ERRORS, Ledger
 from bot.memory.curation import FaqCommands
 from bot.memory.embedding import CachedEmbedder
 from bot.memory.learning import Learned, learn, learned_examples
@@ -67,10 +67,13 @@ class BotApp:
     async def __aenter__(self) -> BotApp:
         await self._stack.__aenter__()
         try:
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.registry = ModelRegistry(self.settings, models=self._models)
             self._stack.push_async_callback(self.registry.aclose)
-            self.ledger = await Ledger(self.settings).open()
+            try:
+                self.ledger = await Ledger(self.settings).open()
+            except STORAGE_ERRORS as exc:  # answering does not need the ledger: rows queue
+                self.ledger = Ledger(self.settings).degrade(exc)
             self._stack.push_async_callback(self.ledger.aclose)  # writes queued rows first
             self.preferences = self.ledger.preferences
             self.digests = Digests(self.settings, self.ledger)
@@ -98,7 +101,8 @@ class BotApp:
                 router=self.router,
                 memory=self.memory,
             )
-            self.tutor.budgets.seed(*await self.ledger.month_spend())
+            if self.ledger.degraded is None:
+                self.tutor.budgets.seed(*await self.ledger.month_spend())
             self.commands = Commands(
                 self.settings,
                 self.tutor,
@@ -107,6 +111,7 @@ class BotApp:
                 cost=self.digests.command,
                 reindex=self._reindex if self.knowledge else None,
                 faq=FaqCommands(self.memory),
+                forget_text=self.ledger.forget_text,
             )
             self.metrics = Metrics(self.settings, self.registry, self.ledger)
         except BaseException:

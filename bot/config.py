@@ -87,6 +87,7 @@ class TutorSection(_Strict):
     data_dir: str = "data"
     history_turns: int = Field(default=6, ge=0, le=100)
     max_conversations: int = Field(default=10_000, ge=1)
+    history_max_mb: float = Field(default=64, gt=0)  # conversation memory, all conversations
     max_input_chars: int = Field(default=8000, ge=100)
     max_reply_chars: int = Field(default=1500, ge=200)  # unless the learner asks for detail
     system_prompt: str = "You are a helpful tutor."
@@ -183,6 +184,8 @@ class PrivacySection(_Strict):
     local_only_channels: list[str] = Field(default_factory=list)  # never sent to the cloud
     redact_emails: bool = True
     redact_phones: bool = True
+    redact_cards: bool = True  # 13-19 digits passing the Luhn check
+    phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")  # for numbers without +
     redact_patterns: list[str] = Field(default_factory=list)  # regexes, replaced by [redacted]
 
 
@@ -212,7 +215,10 @@ class DiscordSection(_Strict):
     The token comes from DISCORD_TOKEN only.
     """
 
-    moderator_roles: list[str] | None = None  # role names, besides Manage Server
+    moderator_roles: list[str] | None = None  # ignored (names can be forged): use role ids
+    moderator_role_ids: list[int] | None = None  # role ids, besides Manage Server
+    guilds: list[int] | None = None  # the servers served; others are ignored (empty: any)
+    operator_ids: list[int] | None = None  # users who may run operator-only commands
     thread_channels: list[int] | None = None  # a thread per question in these channels
     messages_per_minute: float | None = Field(default=None, gt=0)  # per learner
     burst: int | None = Field(default=None, ge=1)
@@ -232,6 +238,7 @@ class SlackSection(_Strict):
     http_path: str | None = Field(default=None, pattern=r"^/")
     command: str | None = Field(default=None, pattern=r"^/[\w-]+$")
     moderators: list[str] | None = None  # user ids, besides workspace admins and owners
+    operators: list[str] | None = None  # user ids who may run operator-only commands
     admin_cache_s: float | None = Field(default=None, ge=0)
     native_streaming: bool | None = None
     stream_interval_s: float | None = Field(default=None, ge=0)
@@ -239,6 +246,9 @@ class SlackSection(_Strict):
     rate_per_minute: float | None = Field(default=None, gt=0)
     rate_burst: int | None = Field(default=None, ge=1)
     max_concurrency: int | None = Field(default=None, ge=1)
+    http_header_timeout_s: float | None = Field(default=None, gt=0)  # HTTP mode listener
+    http_body_timeout_s: float | None = Field(default=None, gt=0)
+    http_max_connections: int | None = Field(default=None, ge=1)
     thread_context_chars: int | None = Field(default=None, ge=0)
     greeting: str | None = None
     suggested_prompts: list[str] | None = Field(default=None, max_length=4)

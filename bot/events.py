@@ -91,6 +91,7 @@ class ReasonCode(StrEnum):
     # course material
     RETRIEVAL_NONE = "retrieval-none"
     RETRIEVAL_FAILED = "retrieval-failed"
+    RETRIEVAL_PRIVATE = "retrieval-private"  # skipped: its embedder is a cloud service
     # generation
     FAILOVER = "failover"
     SKIPPED_UNHEALTHY = "skipped-unhealthy"
@@ -151,6 +152,7 @@ _TEXT: dict[ReasonCode, str] = {
     ReasonCode.MEMORY: "memory:{}",
     ReasonCode.RETRIEVAL_NONE: "retrieval:none",
     ReasonCode.RETRIEVAL_FAILED: "retrieval:failed",
+    ReasonCode.RETRIEVAL_PRIVATE: "retrieval:skipped-private",
     ReasonCode.FAILOVER: "failover:{}",
     ReasonCode.SKIPPED_UNHEALTHY: "skipped:{}:unhealthy",
     ReasonCode.LOCAL_FAILED: "escalate:local-failed",
@@ -288,6 +290,7 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = 0.0  # None when the model has no price in config
+    estimated: bool = False  # the model reported no usage: tokens were counted locally
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +335,9 @@ class CommandRequest:
     args: Mapping[str, str] = field(default_factory=dict)
     is_moderator: bool = False
     correlation_id: str = field(default_factory=new_correlation_id)
+    # One of the configured operators ([discord] operator_ids, [slack] operators): may
+    # run what changes every server at once (reindex).
+    is_operator: bool = False
 
 
 @dataclass(frozen=True, slots=True)

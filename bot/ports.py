@@ -46,6 +46,7 @@ class Generation:
     # Of input_tokens, those read from / written to the provider's prompt cache (priced apart).
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    usage_estimated: bool = False  # the backend reported no usage: tokens counted locally
 
 
 StreamEvent = TextDelta | Generation

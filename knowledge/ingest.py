@@ -10,6 +10,7 @@ keeps its previously indexed version if it had one, and does not stop the others
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import logging
 import os
@@ -19,6 +20,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from bot.config import Settings
 from bot.ports import Embedder
@@ -32,6 +34,7 @@ from knowledge.store import FileRecord
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64
+OUTSIDE = "links outside the course folder"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +166,12 @@ class Ingestor:
                 root = path.resolve()
                 roots.add(str(root))
                 for file in _walk(root):
-                    self._consider(file, root, found, report)
+                    if _outside(file, root):
+                        report.skipped.append(FileProblem(str(file), OUTSIDE))
+                    elif not file.is_dir():  # a link to a folder inside is walked already
+                        self._consider(file, root, found, report)
+            elif _outside(path, path.parent.resolve()):
+                report.skipped.append(FileProblem(str(path), OUTSIDE))
             elif path.is_file():
                 self._consider(path, path.parent.resolve(), found, report)
             else:
@@ -186,10 +194,24 @@ class Ingestor:
     ) -> _Prepared | _Skip | FileProblem | None:
         """The chunks of a new or changed file, None if unchanged, or why it can't be used."""
         where = str(item.path)
+        real = item.path.resolve()
+        if not real.is_relative_to(item.root):  # a link changed since the walk
+            return _Skip(FileProblem(where, OUTSIDE))
         try:
-            info = item.path.stat()
+            # No link is followed past this point and a FIFO cannot block the open.
+            fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return _Skip(FileProblem(where, OUTSIDE))
             return FileProblem(where, f"cannot read: {exc.strerror or exc}")
+        with os.fdopen(fd, "rb") as handle:
+            return self._read(item, handle, known)
+
+    def _read(
+        self, item: _Found, handle: BinaryIO, known: dict[str, FileRecord]
+    ) -> _Prepared | _Skip | FileProblem | None:
+        where = str(item.path)
+        info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
             return _Skip(FileProblem(where, "not a regular file"))
         if info.st_size == 0:
@@ -203,7 +225,7 @@ class Ingestor:
                 )
             )
         try:
-            data = item.path.read_bytes()
+            data = handle.read(self.max_bytes + 1)
         except OSError as exc:
             return FileProblem(where, f"cannot read: {exc.strerror or exc}")
         fingerprint = f"{hashlib.sha256(data).hexdigest()}:{self.signature}"
@@ -281,9 +303,22 @@ class _Stop(Exception):
 
 
 def _walk(root: Path) -> list[Path]:
-    """Files under ``root``, sorted, skipping hidden files and folders (``.git``, ...)."""
+    """Files under ``root``, sorted, skipping hidden files and folders (``.git``, ...).
+
+    Links to folders are listed (never followed) so that the caller can report them.
+    """
     files: list[Path] = []
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
-        files.extend(Path(folder, name) for name in sorted(names) if not name.startswith("."))
+        links = [d for d in dirs if Path(folder, d).is_symlink()]
+        visible = sorted([*links, *(n for n in names if not n.startswith("."))])
+        files.extend(Path(folder, name) for name in visible)
     return files
+
+
+def _outside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (following every link) resolves outside ``root``."""
+    try:
+        return not path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a link loop: nothing to read there
+        return True

@@ -102,7 +102,7 @@ _TOPIC_NOISE = re.compile(
     r"lesson|chapter|on|about|of|a|an)\s+)+",
     re.I,
 )
-_TOPIC_TAIL = re.compile(rf"\s+(?:{_UNIT}|one)s?$", re.I)
+_TOPIC_TAIL = re.compile(rf"(?<!\s)\s+(?:{_UNIT}|one)s?$", re.I)  # one start per run
 _EXPLICIT = re.compile(
     rf"\b{_UNIT}s?\b|\bcourse\b|\bshould i\b|\b(?:done|finished|completed)\b", re.I
 )

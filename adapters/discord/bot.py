@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 WAIT_REACTION = "\N{HOURGLASS WITH FLOWING SAND}"
 RESTARTING = "I'm restarting right now; please ask again in a minute."
+NOT_SERVED = "This tutor is not served here (this server is not on its list)."
 
 
 def failure_text(correlation_id: str) -> str:
@@ -77,7 +78,11 @@ def failure_text(correlation_id: str) -> str:
 class DiscordOptions:
     """How the bot behaves on Discord (the ``[discord]`` config section)."""
 
-    moderator_roles: tuple[str, ...] = ()  # role names that count as moderators
+    moderator_role_ids: frozenset[int] = frozenset()  # role ids that count as moderators
+    # The servers served; a message or command from any other is ignored and logged.
+    # Empty: every server the bot is added to (``tutor doctor`` warns).
+    guilds: frozenset[int] = frozenset()
+    operator_ids: frozenset[int] = frozenset()  # users who may run operator-only commands
     thread_channels: frozenset[int] = frozenset()  # channels where a question opens a thread
     messages_per_minute: float = 6.0  # per learner
     burst: int = 3
@@ -98,8 +103,14 @@ class DiscordOptions:
         """Options from the ``[discord]`` section's keys (lists where these take sets or
         tuples); the keys left out keep the defaults above, the one place they are set."""
         given = dict(values) | extra
-        if "moderator_roles" in given:
-            given["moderator_roles"] = tuple(given["moderator_roles"])
+        if given.pop("moderator_roles", None):
+            log.warning(
+                "[discord] moderator_roles (role names) is ignored: anyone who can create a "
+                "role could name one so; list role ids in moderator_role_ids instead"
+            )
+        for key in ("moderator_role_ids", "guilds", "operator_ids"):
+            if key in given:
+                given[key] = frozenset(given[key])
         if "thread_channels" in given:
             given["thread_channels"] = frozenset(given["thread_channels"])
         return cls(**given)
@@ -187,6 +198,7 @@ class DiscordAdapter:
         self._known: LRUCache[int, str] = LRUCache(remember)  # message id -> conversation
         self._threads: LRUCache[int, None] = LRUCache(remember)  # threads the bot is part of
         self._warned: LRUCache[int, float] = LRUCache(remember)  # user -> quiet until
+        self._warned_guilds: LRUCache[int, float] = LRUCache(1000)  # logged once each
         self._client: TutorClient | None = None
         self._handler: Handler | None = None
         self._commands: CommandHandler | None = None
@@ -252,6 +264,8 @@ class DiscordAdapter:
         me = client.user.id
         facts = self._facts(message, me, _bot_roles(message))
         if self._closing or not should_answer(facts, me):
+            return
+        if not self._guild_served(facts.guild_id):
             return
         with self._working():
             await self._take(message, facts, me)
@@ -391,6 +405,11 @@ class DiscordAdapter:
             await self._ask(interaction, question, private)
 
     async def _ask(self, interaction: discord.Interaction, question: str, private: bool) -> None:
+        if not self._guild_served(interaction.guild_id):
+            await interaction.response.send_message(
+                NOT_SERVED, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
         wait = self._limiter.acquire(interaction.user.id)
         if wait:
             await interaction.response.send_message(
@@ -427,6 +446,10 @@ class DiscordAdapter:
         """Run a shared command; defer first when it is slow or not done within a moment."""
         req = self._request(interaction, name, args)
         with correlation_scope(req.correlation_id):
+            if not self._guild_served(interaction.guild_id):
+                result = CommandResult(NOT_SERVED, ok=False)
+                await self._respond(interaction, result, req.correlation_id)
+                return
             task = asyncio.ensure_future(self._run(req))
             if slow or not await _finishes_within(task, self.options.defer_after_s):
                 await interaction.response.defer(thinking=True, ephemeral=True)
@@ -444,6 +467,8 @@ class DiscordAdapter:
     async def model_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        if not self._guild_served(interaction.guild_id):
+            return []
         result = await self._run(self._request(interaction, "model.list", None))
         return [
             app_commands.Choice(name=label, value=value)
@@ -486,6 +511,7 @@ class DiscordAdapter:
     ) -> CommandRequest:
         channel_id, _ = self._where(interaction)
         roles = getattr(interaction.user, "roles", [])
+        options = self.options
         return CommandRequest(
             name=name,
             user=str(interaction.user.id),
@@ -495,9 +521,22 @@ class DiscordAdapter:
             args=dict(args or {}),
             is_moderator=interaction.guild_id is not None
             and is_moderator(
-                interaction.permissions, [r.name for r in roles], self.options.moderator_roles
+                interaction.permissions, [r.id for r in roles], options.moderator_role_ids
             ),
+            is_operator=interaction.user.id in options.operator_ids,
         )
+
+    def _guild_served(self, guild_id: int | None) -> bool:
+        """Whether a server is on the ``[discord] guilds`` allowlist (DMs always are)."""
+        allowed = self.options.guilds
+        if guild_id is None or not allowed or guild_id in allowed:
+            return True
+        if self._warned_guilds.get(guild_id) is None:
+            self._warned_guilds[guild_id] = 0.0
+            log.warning("Discord: server %s is not in [discord] guilds; ignoring it", guild_id)
+        else:
+            log.debug("Discord: ignored server %s (not in [discord] guilds)", guild_id)
+        return False
 
     async def _run(self, req: CommandRequest) -> CommandResult:
         assert self._commands is not None

@@ -55,13 +55,16 @@ class CommandBridge(Protocol):
 
 
 def is_moderator(
-    permissions: discord.Permissions, role_names: Iterable[str], moderator_roles: Collection[str]
+    permissions: discord.Permissions, role_ids: Iterable[int], moderator_role_ids: Collection[int]
 ) -> bool:
-    """Manage Server (or Administrator), or a role whose name the config lists."""
+    """Manage Server (or Administrator), or a role whose id the config lists.
+
+    Roles count by id, never by name: anyone allowed to create roles could name one
+    "Moderator".
+    """
     if permissions.manage_guild or permissions.administrator:
         return True
-    wanted = {name.casefold() for name in moderator_roles}
-    return any(name.casefold() in wanted for name in role_names)
+    return any(role in moderator_role_ids for role in role_ids)
 
 
 def model_choices(result: CommandResult, current: str) -> list[tuple[str, str]]:

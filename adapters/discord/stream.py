@@ -106,10 +106,15 @@ class ChannelSurface:
             self.message = await self._send(content, file, reference)
         elif file is not None:
             self.message = await self.message.edit(
-                content=content, attachments=[to_file(file)], allowed_mentions=NO_MENTIONS
+                content=content,
+                attachments=[to_file(file)],
+                allowed_mentions=NO_MENTIONS,
+                suppress=True,
             )
         else:
-            self.message = await self.message.edit(content=content, allowed_mentions=NO_MENTIONS)
+            self.message = await self.message.edit(
+                content=content, allowed_mentions=NO_MENTIONS, suppress=True
+            )
 
     async def append(self, content: str, file: Attachment | None = None) -> None:
         self.close()
@@ -123,7 +128,9 @@ class ChannelSurface:
             extra["file"] = to_file(file)
         if reference is not None:
             extra |= {"reference": reference, "mention_author": False}
-        sent = await self.channel.send(content, allowed_mentions=NO_MENTIONS, **extra)
+        sent = await self.channel.send(
+            content, allowed_mentions=NO_MENTIONS, suppress_embeds=True, **extra
+        )
         self.on_sent(sent.id)
         return sent
 
@@ -148,7 +155,12 @@ class InteractionSurface:
     async def append(self, content: str, file: Attachment | None = None) -> None:
         extra = {"file": to_file(file)} if file is not None else {}
         message = await self.interaction.followup.send(
-            content, ephemeral=self.ephemeral, allowed_mentions=NO_MENTIONS, wait=True, **extra
+            content,
+            ephemeral=self.ephemeral,
+            allowed_mentions=NO_MENTIONS,
+            suppress_embeds=True,
+            wait=True,
+            **extra,
         )
         self.on_sent(message.id)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from discord.utils import escape_mentions
 
-from adapters.text import balance_fences, render_citations, split_message
+from adapters.text import FENCE, balance_fences, plain_links, render_citations, split_message
 from bot.events import Attachment, ContextLine, IncomingMessage, Reply
 
 PLATFORM = "discord"
@@ -147,11 +147,32 @@ class Rendered:
 
 
 def safe(text: str) -> str:
-    """Model output defused: @everyone, @here, user and role mentions cannot ping.
+    """Model output defused: @everyone, @here, user and role mentions cannot ping, and
+    links show their URL (never a model-chosen label) without unfurling a preview.
 
-    Allowed mentions are ``none`` on every send as well; this is the second line.
+    Allowed mentions are ``none`` and embeds suppressed on every send as well; this is
+    the second line (an interaction's first response cannot suppress embeds).
     """
-    return escape_mentions(text)
+    return _no_unfurl(plain_links(escape_mentions(text), lambda url: f"<{url}>"))
+
+
+_BARE_URL = re.compile(r"(?<![<\w/])https?://[^\s<>`]{1,2000}")
+
+
+def _no_unfurl(text: str) -> str:
+    """Bare URLs outside code as ``<url>``: Discord shows them without a preview."""
+    out, in_fence = [], False
+    for line in text.split("\n"):
+        if FENCE.match(line):
+            in_fence = not in_fence
+        if in_fence or FENCE.match(line) or "http" not in line:
+            out.append(line)
+            continue
+        pieces = line.split("`")
+        for i in range(0, len(pieces), 2):  # even pieces are outside inline code
+            pieces[i] = _BARE_URL.sub(lambda m: f"<{m.group(0)}>", pieces[i])
+        out.append("`".join(pieces))
+    return "\n".join(out)
 
 
 def render_reply(

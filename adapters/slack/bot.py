@@ -38,6 +38,7 @@ from adapters.slack.format import (
     with_footer,
 )
 from adapters.slack.guards import Moderators, SeenEvents
+from adapters.slack.listener import ConnectionGuard, ListenerLimits, listen
 from adapters.slack.stream import SLACK_ERRORS, NativeWriter, UpdateWriter, api_error
 from adapters.slack.translate import (
     PLATFORM,
@@ -100,6 +101,7 @@ class SlackOptions:
     http_path: str = "/slack/events"
     command: str = "/tutor"
     moderators: frozenset[str] = frozenset()
+    operators: frozenset[str] = frozenset()  # user ids allowed operator-only commands
     admin_cache_s: float = 300.0
     native_streaming: bool = True
     stream_interval_s: float = 0.5
@@ -107,7 +109,10 @@ class SlackOptions:
     rate_per_minute: float = 6.0
     rate_burst: int | None = None
     rate_limit_retries: int = 3  # Web API 429s retried after Retry-After
-    max_concurrency: int = 32
+    max_concurrency: int = 32  # answers generated at once, mentions and /tutor ask alike
+    http_header_timeout_s: float = 10.0  # HTTP mode: to send headers (or the next request)
+    http_body_timeout_s: float = 10.0  # HTTP mode: to send a request's body
+    http_max_connections: int = 100  # HTTP mode: open at once; more are closed at once
     thread_context_chars: int = 2000
     greeting: str = "Hi! I'm your course tutor. Ask me anything about the course."
     suggested_prompts: tuple[str, ...] = DEFAULT_PROMPTS
@@ -118,8 +123,9 @@ class SlackOptions:
         """Options from the ``[slack]`` section's keys (lists where these take sets or
         tuples); the keys left out keep the defaults above, the one place they are set."""
         given = dict(values) | extra
-        if "moderators" in given:
-            given["moderators"] = frozenset(given["moderators"])
+        for key in ("moderators", "operators"):
+            if key in given:
+                given[key] = frozenset(given[key])
         if "suggested_prompts" in given:
             given["suggested_prompts"] = tuple(given["suggested_prompts"])
         return cls(**given)
@@ -160,6 +166,7 @@ class SlackAdapter:
         self._moderators: Moderators | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._handler: Handler | None = None
         self._commands: CommandHandler | None = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -190,11 +197,17 @@ class SlackAdapter:
             self._socket = AsyncSocketModeHandler(app, self._app_token, web_client=client)
             await self._socket.connect_async()
         else:
-            self._runner = web.AppRunner(self._web_app(app), access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, self.options.http_host, self.options.http_port)
-            await site.start()
-            self.http_port = self._runner.addresses[0][1]
+            guard = ConnectionGuard(
+                ListenerLimits(
+                    header_timeout_s=self.options.http_header_timeout_s,
+                    body_timeout_s=self.options.http_body_timeout_s,
+                    max_connections=self.options.http_max_connections,
+                )
+            )
+            self._runner, self._listener = await listen(
+                self._web_app(app, guard), self.options.http_host, self.options.http_port, guard
+            )
+            self.http_port = self._listener.sockets[0].getsockname()[1]
             log.info("slack: listening on port %s%s", self.http_port, self.options.http_path)
         self.ready.set()
 
@@ -205,6 +218,9 @@ class SlackAdapter:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()
             self._socket = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -280,7 +296,7 @@ class SlackAdapter:
         app.command(self.options.command)(self._on_command)
         return app
 
-    def _web_app(self, app: AsyncApp) -> web.Application:
+    def _web_app(self, app: AsyncApp, guard: ConnectionGuard) -> web.Application:
         async def handle(request: web.Request) -> web.Response:
             try:
                 bolt_request = await to_bolt_request(request)
@@ -291,7 +307,7 @@ class SlackAdapter:
             return await to_aiohttp_response(response)
 
         web_app = web.Application(client_max_size=1024 * 1024)
-        web_app.router.add_post(self.options.http_path, handle)
+        web_app.router.add_post(self.options.http_path, guard.wrap(handle))
         return web_app
 
     async def _deduplicate(
@@ -341,13 +357,19 @@ class SlackAdapter:
         msg, target = to_incoming(event, team=event_team(body, event), bot_user_id=self.bot_user_id)
         writer: NativeWriter | UpdateWriter | None = None
         with correlation_scope(msg.correlation_id):
+            # The rate check comes first: a flood is told off at once, never queued.
+            notice = self._too_fast(target.team, target.user)
+            if notice is not None:
+                try:
+                    if notice:
+                        await self._tell(target, notice)
+                except Exception:
+                    log.exception(
+                        "[%s] slack: could not tell %s to slow down", msg.correlation_id, target
+                    )
+                return
             async with self._semaphore:
                 try:
-                    notice = self._too_fast(target.team, target.user)
-                    if notice is not None:
-                        if notice:
-                            await self._tell(target, notice)
-                        return
                     writer = self._writer(target)
                     if target.in_assistant_thread:  # the pane shows "is thinking…" at once
                         writer.status.show()
@@ -465,7 +487,9 @@ class SlackAdapter:
                     is_dm=channel.startswith("D"),
                     correlation_id=correlation_id,
                 )
-                reply = await self._handler(msg, None)
+                assert self._semaphore is not None
+                async with self._semaphore:  # /tutor ask counts against max_concurrency too
+                    reply = await self._handler(msg, None)
                 parts = with_footer(
                     markdown_parts(reply.text), footer_markdown(reply.citations, reply.notice)
                 )
@@ -482,6 +506,7 @@ class SlackAdapter:
                     args=dict(parsed.args),
                     is_moderator=moderator,
                     correlation_id=correlation_id,
+                    is_operator=user in self.options.operators,
                 )
             )
             await self._command_result(respond, body, result)

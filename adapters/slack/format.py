@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from adapters.text import balance_fences, render_citations, split_message
+from adapters.text import balance_fences, plain_links, render_citations, split_message
 from bot.events import Citation
 
 ZWSP = "\u200b"  # breaks a token without changing how it looks
@@ -40,6 +40,7 @@ def neutralise_mentions(text: str) -> str:
     ``<``, and bare ``@channel``/``@here``/``@everyone`` one after the ``@``: they read
     the same but are no longer mentions.
     """
+    text = plain_links(text)  # a model-chosen label never hides where a link goes
     return _BARE_BROADCAST.sub(lambda m: m.group(1) + ZWSP, _CONTROL.sub("<" + ZWSP, text))
 
 

@@ -34,7 +34,7 @@ from adapters.slack.format import (
     with_footer,
 )
 from adapters.slack.translate import Target
-from adapters.text import ThrottledStream, open_fence
+from adapters.text import ThrottledStream, open_fence, unfinished_link
 from bot.events import Citation
 
 log = logging.getLogger(__name__)
@@ -325,12 +325,18 @@ class NativeWriter:
             )
             self._sent = len(self._prefix + self._text)
             return
-        await self._flush(self._text)
+        await self._flush(self._text, final=True)
         await self._stop(blocks)
 
-    async def _flush(self, text: str) -> None:
-        """Stream what of ``text`` (the answer up to some point) is not out yet."""
+    async def _flush(self, text: str, *, final: bool = False) -> None:
+        """Stream what of ``text`` (the answer up to some point) is not out yet.
+
+        A link still being written at the end waits for the next flush: sent whole, it
+        shows as plain text and URL; cut in two, Slack would join and render it.
+        """
         pending = (self._prefix + text)[self._sent :]
+        if not final:
+            pending = pending[: unfinished_link(pending)]
         if not pending:
             return
         chunk = neutralise_mentions(pending)

@@ -43,6 +43,7 @@ def reply_json(reply: Reply, mode: str = DEFAULT_MODE) -> dict[str, Any]:
             "input_tokens": reply.usage.input_tokens,
             "output_tokens": reply.usage.output_tokens,
             "cost_usd": reply.usage.cost_usd,
+            "estimated": reply.usage.estimated,
         },
         "latency_ms": round(reply.latency_ms, 1),
         "mode": mode,
@@ -372,8 +373,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     level = logging.getLogger().level
     handlers = setup_logging(settings, args)
+    from bot.ledger.store import STORAGE_ERRORS
+
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))
+    except STORAGE_ERRORS as exc:  # a ledger that cannot be used: say so, no traceback
+        print(f"tutor: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nBye!", file=sys.stderr)
         return 0

@@ -18,13 +18,17 @@ from bot.ports import PreferenceStore
 
 log = logging.getLogger(__name__)
 
-MODERATOR_ONLY = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"})
+MODERATOR_ONLY = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost"})
+# What changes every server at once (the one shared course index): configured operators only.
+OPERATOR_ONLY = frozenset({"reindex"})
 FAQ = frozenset({"faq.list", "faq.pin", "faq.forget"})  # course memory; moderators only
 
 # Hooks supplied by other parts (the digest, the course index); None until wired.
 CostHook = Callable[[CommandRequest, str], Awaitable[CommandResult]]
 ReindexHook = Callable[[CommandRequest], Awaitable[CommandResult]]
 FaqHook = Callable[[CommandRequest], Awaitable[CommandResult]]
+# Deletes a learner's message text (and answers) from the usage ledger; returns how many.
+ForgetTextHook = Callable[[str, str | None, str], Awaitable[int]]
 
 
 class Commands:
@@ -40,6 +44,7 @@ class Commands:
         cost: CostHook | None = None,
         reindex: ReindexHook | None = None,
         faq: FaqHook | None = None,
+        forget_text: ForgetTextHook | None = None,
     ) -> None:
         self.settings = settings
         self.tutor = tutor
@@ -47,6 +52,7 @@ class Commands:
         self.preferences = preferences
         self.cost_hook = cost
         self.reindex_hook = reindex
+        self.forget_text_hook = forget_text
         self._table: dict[str, Callable[[CommandRequest], Awaitable[CommandResult]]] = {
             "forget": self.forget,
             "privacy": self.privacy,
@@ -65,7 +71,17 @@ class Commands:
         action = self._table.get(req.name)
         if action is None:
             return CommandResult(f"Unknown command {req.name!r}.", ok=False)
-        if req.name in MODERATOR_ONLY | FAQ and not req.is_moderator:
+        if req.name in OPERATOR_ONLY and not req.is_operator:
+            log.warning(
+                "[%s] refused %s to %s on %s/%s: not an operator",
+                req.correlation_id,
+                req.name,
+                req.user,
+                req.platform,
+                req.workspace,
+            )
+            return CommandResult(f"Sorry, only the bot's operators can use `{req.name}`.", ok=False)
+        if req.name in MODERATOR_ONLY | FAQ and not (req.is_moderator or req.is_operator):
             log.warning(
                 "[%s] refused %s to non-moderator %s on %s/%s",
                 req.correlation_id,
@@ -89,11 +105,25 @@ class Commands:
     # --- everyone ----------------------------------------------------------------------
 
     async def forget(self, req: CommandRequest) -> CommandResult:
+        """Forget the learner's conversations here, and delete the text of their questions
+        and answers from the usage ledger (so no export carries it); figures stay."""
         count = self.tutor.forget_user(req.platform, req.workspace, req.user)
+        where = "here" if req.workspace else "in our direct messages"
+        if self.forget_text_hook is None:
+            return CommandResult(
+                f"Done: I've forgotten our conversation history {where}. "
+                "Your messages are not stored anywhere else."
+                if count
+                else "There was no conversation history to forget."
+            )
+        deleted = await self.forget_text_hook(req.platform, req.workspace, req.user)
+        if not count and not deleted:
+            return CommandResult("There was no conversation history to forget.")
         return CommandResult(
-            "Done: I've forgotten our conversation history."
-            if count
-            else "There was no conversation history to forget."
+            f"Done: I've forgotten our conversation history {where} and deleted the text "
+            f"of your questions and my answers from the usage log ({deleted} kept until "
+            "now). What is kept is without text: when you asked, which model answered, "
+            "and what it cost."
         )
 
     async def privacy(self, req: CommandRequest) -> CommandResult:
@@ -103,8 +133,8 @@ class Commands:
         on = mode == "on"
         await self.preferences.set_local_only(req.platform, req.workspace, req.user, on)
         return CommandResult(
-            "Privacy on: your questions will only be answered by local models, never sent "
-            "to a cloud service."
+            "Privacy on, in every server and in DMs: your questions will only be answered by "
+            "local models, never sent to a cloud service (not even to search the course)."
             if on
             else "Privacy off: hard questions may be answered by a cloud model again."
         )

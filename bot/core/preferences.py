@@ -9,7 +9,8 @@ class MemoryPreferences:
     def __init__(self) -> None:
         self._models: dict[tuple[str, str, str | None], str] = {}
         self._tiers: dict[tuple[str, str, str], str] = {}
-        self._private: set[tuple[str, str, str]] = set()
+        # Privacy is the learner's own, on every server and in DMs: keyed by platform user.
+        self._private: set[tuple[str, str]] = set()
 
     async def preferences(
         self, platform: str, workspace: str | None, channel: str, user: str
@@ -18,7 +19,7 @@ class MemoryPreferences:
         model = self._models.get((platform, ws, channel)) or self._models.get((platform, ws, None))
         return Preferences(
             tier=self._tiers.get((platform, ws, user)),
-            local_only=(platform, ws, user) in self._private,
+            local_only=(platform, user) in self._private,
             model=model,
         )
 
@@ -37,14 +38,12 @@ class MemoryPreferences:
     async def set_local_only(
         self, platform: str, workspace: str | None, user: str, local_only: bool
     ) -> None:
-        key = (platform, workspace or "", user)
         if local_only:
-            self._private.add(key)
+            self._private.add((platform, user))
         else:
-            self._private.discard(key)
+            self._private.discard((platform, user))
 
     def forget_user(self, platform: str, workspace: str | None, user: str) -> None:
-        """Drop a learner's tier and privacy choice."""
-        key = (platform, workspace or "", user)
-        self._tiers.pop(key, None)
-        self._private.discard(key)
+        """Drop a learner's tier (in that workspace) and privacy choice (everywhere)."""
+        self._tiers.pop((platform, workspace or "", user), None)
+        self._private.discard((platform, user))

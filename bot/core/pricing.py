@@ -10,6 +10,10 @@ from bot.ports import Generation
 
 log = logging.getLogger(__name__)
 
+# Counted when a cloud model has no price and the table is empty: dear on purpose
+# (USD per million tokens, above any GPT-4 class list price).
+FALLBACK_PRICE = Price(input=30.0, output=120.0)
+
 
 class Pricing:
     """Prices per model; local models cost nothing, unknown cloud models cost ``None``."""
@@ -46,7 +50,8 @@ class Pricing:
             if model_name not in self._warned:
                 self._warned.add(model_name)
                 log.warning(
-                    "no price for model %s in [prices.models]; its cost is recorded as unknown",
+                    "no price for model %s in [prices.models]; its cost is recorded as "
+                    "unknown and counted against budgets at the most expensive known price",
                     model_name,
                 )
             return None
@@ -60,6 +65,25 @@ class Pricing:
             + cache_write * write_price
             + output_tokens * price.output
         ) / 1_000_000
+
+    def budget_cost_usd(self, model_name: str, input_tokens: int, output_tokens: int) -> float:
+        """What an answer counts against budgets: never free for a cloud model.
+
+        A cloud model with no price counts at the most expensive price in the table
+        (or ``FALLBACK_PRICE`` when the table is empty).
+        """
+        cost = self.cost_usd(model_name, input_tokens, output_tokens)
+        if cost is not None:
+            return cost
+        dearest = self.dearest_price()
+        return (input_tokens * dearest.input + output_tokens * dearest.output) / 1_000_000
+
+    def dearest_price(self) -> Price:
+        """The most expensive known price (by input plus output per million tokens)."""
+        table = self._settings.prices.models
+        if not table:
+            return FALLBACK_PRICE
+        return max(table.values(), key=lambda p: p.input + p.output)
 
     def saved_usd(
         self, tier: str, model_name: str, input_tokens: int, output_tokens: int

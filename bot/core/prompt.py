@@ -7,6 +7,7 @@ question. ``fit_prompt`` sizes a prompt to a model's context budget.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from bot.core.excerpt import fit_passages
@@ -40,15 +41,26 @@ def build_prompt(
     if passages:
         system += f"\n\n{REFERENCE_RULES}"
     parts = []
+    question = quote_tags(question)
     if passages:
         material = "\n\n".join(
-            f"[{i}] {p.title} ({p.source})\n{p.text.strip()}" for i, p in enumerate(passages, 1)
+            quote_tags(f"[{i}] {p.title} ({p.source})\n{p.text.strip()}")
+            for i, p in enumerate(passages, 1)
         )
         parts.append(f"<course-material>\n{material}\n</course-material>")
     if lines := _context_lines(context, context_chars):
         parts.append(f"{CONTEXT_LABEL}\n{lines}")
     turn = "\n\n".join([*parts, f"{QUESTION_LABEL}\n{question}"]) if parts else question
     return [ChatMessage("system", system), *history, ChatMessage("user", turn)]
+
+
+_TAG = re.compile(r"<(?=\s{0,8}/?\s{0,8}course-material)", re.IGNORECASE)
+
+
+def quote_tags(text: str) -> str:
+    """Text that cannot open or close the ``<course-material>`` tag: its ``<`` becomes a
+    look-alike, so course text or a learner cannot break out of (or into) the material."""
+    return _TAG.sub("\u2039", text)
 
 
 def fit_prompt(
@@ -107,7 +119,9 @@ def _recent(history: Sequence[ChatMessage], limit: int, *, max_messages: int) ->
 
 def _context_lines(context: Sequence[ContextLine], limit: int | None) -> str:
     """``author: text`` lines, oldest first; the oldest dropped beyond ``limit`` characters."""
-    entries = [f"{c.author or 'someone'}: {c.text.strip()}" for c in context if c.text.strip()]
+    entries = [
+        quote_tags(f"{c.author or 'someone'}: {c.text.strip()}") for c in context if c.text.strip()
+    ]
     if limit is None or not entries:
         return "\n".join(entries)
     if limit <= 0:

@@ -34,7 +34,10 @@ Route = Literal["local", "cloud"]
 Task = Literal["general", "code-gen", "simple"]
 
 NO_RULE = Reason(ReasonCode.NO_RULE)
-FENCED = re.compile(r"(?ms)^\s*(```|~~~).*?(^\s*\1\s*$|\Z)")
+OFF_LOOP_CHARS = 2000  # longer messages are split into prose and code in a thread
+# Indentation is spaces and tabs only: ``^\s*`` would rescan every following newline from
+# each line start (quadratic on a message of blank lines).
+FENCED = re.compile(r"(?ms)^[ \t]*(```|~~~).*?(^[ \t]*\1[ \t]*$|\Z)")
 TRACEBACK_LINE = re.compile(r"^\s*(Traceback \(most recent call last\)|File \".*\", line \d+)")
 
 
@@ -240,7 +243,12 @@ class Router:
         sticky_turns: int = 0,
     ) -> Decision:
         """``blocked_reason`` (privacy, budget) forces local; ``sticky_turns`` > 0 keeps cloud."""
-        shape = MessageShape.of(text)
+        # Splitting a long message is CPU work on learner text: off the event loop.
+        shape = (
+            MessageShape.of(text)
+            if len(text) < OFF_LOOP_CHARS
+            else await asyncio.to_thread(MessageShape.of, text)
+        )
         task: Task = (
             "code-gen" if match_phrases(shape.prose, policy.code_gen_phrases) else "general"
         )

@@ -124,7 +124,9 @@ class Tutor:
         self.pricing = Pricing(settings)
         self.redactor = Redactor(settings.privacy)
         limit = settings.tutor.max_conversations
-        self.history = ConversationHistory(settings.tutor.history_turns, limit)
+        self.history = ConversationHistory(
+            settings.tutor.history_turns, limit, int(settings.tutor.history_max_mb * 2**20)
+        )
         self._last: LRUCache[Hashable, Reply] = LRUCache(limit)
         self._sticky: LRUCache[Hashable, int] = LRUCache(limit)
         self._clock = clock
@@ -153,11 +155,15 @@ class Tutor:
                 "answered by local models until the month ends or the budget is raised."
             )
 
-        if (reply := await self._navigate(plan, key, sink)) is not None:
+        if self._private_embedding(plan):
+            passages, found = [], (Reason(ReasonCode.RETRIEVAL_PRIVATE),)
+        elif (
+            (reply := await self._navigate(plan, key, sink)) is not None
+            or (reply := await self._recall(plan, msg, key, sink)) is not None
+        ):  # the course's structure, then course memory: no model call
             return await self._finish(msg, plan.tier, started, reply)
-        if (reply := await self._recall(plan, msg, key, sink)) is not None:
-            return await self._finish(msg, plan.tier, started, reply)
-        passages, found = await self._retrieve(plan.question)
+        else:
+            passages, found = await self._retrieve(plan.question)
         history = self.history.get(key)
 
         def prompt_for(model: str) -> list[ChatMessage]:
@@ -190,7 +196,11 @@ class Tutor:
             await sink.delta(gen.text)
         cost = self.pricing.generation_cost(name, gen)
         if route == "cloud":
-            self.budgets.add(plan.tier, user_key(msg), cost)
+            self.budgets.add(
+                plan.tier,
+                user_key(msg),
+                self.pricing.budget_cost_usd(name, gen.input_tokens, gen.output_tokens),
+            )
         outcome: Outcome = "fell_back" if answer.fell_back else "answered"
         text = f"{gen.text}\n\n{answer.notice}" if answer.notice else gen.text
         if answer.notice and sink is not None:
@@ -202,7 +212,7 @@ class Tutor:
             reasons=reasons,
             confidence=answer.confidence,
             citations=_citations(passages),
-            usage=Usage(gen.input_tokens, gen.output_tokens, cost),
+            usage=Usage(gen.input_tokens, gen.output_tokens, cost, gen.usage_estimated),
             ttft_ms=gen.ttft_ms,
             outcome=outcome,
             notice=answer.notice,
@@ -320,6 +330,11 @@ class Tutor:
             outcome="fell_back",
         )
 
+    def _private_embedding(self, plan: RoutingPlan) -> bool:
+        """A local-only question must not reach a cloud embeddings API either."""
+        private = plan.has(ReasonCode.LOCAL_ONLY) or plan.has(ReasonCode.LOCAL_ONLY_CHANNEL)
+        return private and self.settings.knowledge.embedder == "openai"
+
     async def _retrieve(self, question: str) -> tuple[list[Passage], tuple[Reason, ...]]:
         if self.retriever is None:
             return [], ()
@@ -411,10 +426,16 @@ class Tutor:
         """The cloud chain on the prompt with personal data redacted."""
         found: set[str] = set()
 
-        def redacted(model: str) -> list[ChatMessage]:
+        def redact(model: str) -> list[ChatMessage]:
             messages, kinds = self.redactor.redact_prompt(prompt(model))
             found.update(kinds)
             return messages
+
+        # Redaction is CPU work on learner text: done in a thread, off the event loop.
+        ready = await asyncio.to_thread(lambda: {m: redact(m) for m in plan.cloud})
+
+        def redacted(model: str) -> list[ChatMessage]:
+            return ready[model] if model in ready else redact(model)
 
         answer, tried = await self._generate(plan.cloud, redacted, sink, plan)
         notes = [Reason(ReasonCode.REDACTED, ",".join(sorted(found)))] if found else []

@@ -17,6 +17,7 @@ from functools import partial
 from bot.config import OllamaModel, Settings
 from bot.doctor.hardware import GIB, Hardware, detect, model_size_b, suggest
 from bot.doctor.report import check_index
+from bot.doctor.security import security_checks
 from bot.ledger.health import ledger_checks
 from bot.models.health import anthropic_checks, embedded_checks, ollama_checks, openai_checks
 from bot.models.registry import KEY_VARS, has_key
@@ -38,6 +39,7 @@ def probes(
     """
     return [
         ("config", partial(config_checks, settings)),
+        ("security", partial(security_checks, settings)),
         ("ollama", partial(ollama_checks, settings)),
         ("embedded", partial(embedded_checks, settings)),
         ("openai", partial(openai_checks, settings)),

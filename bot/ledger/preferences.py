@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from bot.ledger.store import Ledger
 
 SERVER = ""  # the channel column's value for a whole-server setting (channel=None)
+# The workspace column's value for a choice that holds on every server and in DMs (privacy).
+EVERYWHERE = "*"
 
 
 class SqlitePreferences:
@@ -39,9 +41,10 @@ class SqlitePreferences:
         for platform, workspace, user, tier, local_only in await self._ledger.query(
             "SELECT platform, workspace, user, tier, local_only FROM learner_preferences"
         ):
-            if tier:
+            if tier and workspace != EVERYWHERE:
                 await memory.set_tier(platform, workspace, user, tier)
-            await memory.set_local_only(platform, workspace, user, bool(local_only))
+            if local_only:  # older rows were per server: "on" anywhere holds everywhere
+                await memory.set_local_only(platform, workspace, user, True)
         self._memory = memory
 
     async def preferences(
@@ -86,14 +89,20 @@ class SqlitePreferences:
     async def set_local_only(
         self, platform: str, workspace: str | None, user: str, local_only: bool
     ) -> None:
+        """Privacy holds for the platform user on every server and in DMs."""
         await self._ledger.write(
+            (
+                "UPDATE learner_preferences SET local_only = 0"
+                " WHERE platform = ? AND user = ? AND workspace != ?",
+                (platform, user, EVERYWHERE),
+            ),
             (
                 "INSERT INTO learner_preferences"
                 " (platform, workspace, user, local_only, updated_at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (platform, workspace, user)"
                 " DO UPDATE SET local_only = excluded.local_only, updated_at = excluded.updated_at",
-                (platform, workspace or "", user, int(local_only), self._clock()),
-            )
+                (platform, EVERYWHERE, user, int(local_only), self._clock()),
+            ),
         )
         await self._memory.set_local_only(platform, workspace, user, local_only)
 

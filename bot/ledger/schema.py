@@ -305,7 +305,10 @@ _V4 = [
     "DROP TABLE temp.reasons_v4",
 ]
 
-# Course memory (bot.memory): answers that proved good, reused for questions that mean the
+# v5: whether a row's tokens were counted locally (the model's stream reported no usage).
+_V5 = ["ALTER TABLE interactions ADD COLUMN usage_estimated INTEGER"]
+
+# v6: course memory (bot.memory): answers that proved good, reused for questions that mean the
 # same. Self-contained: nothing else reads these tables.
 _MEMORY = [
     """CREATE TABLE IF NOT EXISTS memory_entries (
@@ -346,7 +349,7 @@ _MEMORY = [
     )""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _MEMORY]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _MEMORY]
 LATEST = len(MIGRATIONS)
 
 # Recomputes every rollup from the raw rows (after a bulk load that bypassed the trigger).

@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -54,7 +55,8 @@ log = logging.getLogger(__name__)
 
 NO_MODEL = "none"  # the tutor's model name when nothing answered (empty message, all failed)
 MAX_BATCH = 1000
-MAX_BACKLOG = 100_000
+MEMORY_ROWS = 10_000  # rows waiting in memory for a failing database; then the overflow file
+OVERFLOW_SUFFIX = ".overflow.jsonl"  # beside the ledger; imported on the next healthy open
 ID_CHARS = 200  # user, channel, workspace ids are short; anything longer is cut
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 5.0
@@ -86,6 +88,7 @@ COLUMNS = (
     "escalations",
     "answer",
     "reason_codes",
+    "usage_estimated",
 )
 INSERT = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -134,9 +137,15 @@ class Ledger:
         busy_timeout_s: float = 5.0,
         purge_every_s: float | None = PURGE_EVERY_S,
         max_batch: int = MAX_BATCH,
+        memory_rows: int = MEMORY_ROWS,
     ) -> None:
         self.settings = settings
         self.path = path or settings.data_dir / settings.ledger.file
+        self.overflow_path = self.path.with_name(self.path.name + OVERFLOW_SUFFIX)
+        # Why the database cannot be used, when it cannot: rows then go to the overflow file.
+        self.degraded: str | None = None
+        self.lost = 0  # rows neither the database nor the overflow file could take
+        self._memory_rows = memory_rows
         self.pricing = Pricing(settings)
         self.preferences = SqlitePreferences(self, clock=clock)
         self.commits = 0  # write transactions holding recorded rows (fewer than rows: batching)
@@ -165,17 +174,26 @@ class Ledger:
     # --- lifecycle ---------------------------------------------------------------------
 
     async def open(self) -> Ledger:
-        """Create or migrate the database and start the writer."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Create or migrate the database and start the writer.
+
+        The data folder is created private (0700) and the database files are 0600: they
+        hold learners' words. Rows left in the overflow file are imported.
+        """
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
+            _private(self.path)
             self._db = await aiosqlite.connect(self.path, timeout=self._busy_timeout_s)
             async with self._db.execute("PRAGMA journal_mode = WAL") as cursor:
                 mode = await cursor.fetchone()
             if not mode or str(mode[0]).lower() != "wal":
                 raise LedgerError(f"{self.path}: cannot use WAL mode (got {mode})")
             await self._db.execute(f"PRAGMA synchronous = {self.settings.ledger.synchronous}")
+            for side in ("-wal", "-shm"):  # SQLite gives them the database's mode; to be sure
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(self.path.with_name(self.path.name + side), 0o600)
             await register_functions(self._db)
             await migrate(self._db)
+            await self._import_overflow()
             self._reader = await aiosqlite.connect(
                 f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self._busy_timeout_s
             )
@@ -188,6 +206,23 @@ class Ledger:
         if self._purge_every_s:
             self._maintenance = asyncio.create_task(self._maintain(), name="ledger-maintenance")
         log.info("ledger open at %s", self.path)
+        return self
+
+    def degrade(self, exc: BaseException) -> Ledger:
+        """Go on without the database (it cannot be opened): rows queue in the overflow file,
+        reads raise LedgerError saying what is wrong and how to recover."""
+        self.degraded = f"{self.path} cannot be used ({exc})"
+        log.error(
+            "the ledger %s; answering goes on and rows are queued in %s. Run `tutor doctor`; "
+            "to recover, stop the bot and `mv %s %s.broken` (a new ledger is created and "
+            "the queued rows imported on the next start), or repair it with "
+            "`sqlite3 %s .recover | sqlite3 recovered.sqlite3`",
+            self.degraded,
+            self.overflow_path,
+            self.path,
+            self.path,
+            self.path,
+        )
         return self
 
     async def aclose(self) -> None:
@@ -217,13 +252,17 @@ class Ledger:
 
     async def record(self, interaction: Interaction) -> None:
         """Record one interaction; returns once it is committed (see the module docstring)."""
-        if self._closing or self._writer is None:
-            raise LedgerError("the ledger is closed")
         row = self.row(interaction)
         cid = interaction.reply.correlation_id or interaction.message.correlation_id
-        if self._queue.qsize() >= MAX_BACKLOG:
-            log.error("[%s] ledger backlog full; row not recorded: %s", cid, _dump(row))
-            raise LedgerError("the ledger's write backlog is full")
+        if self.degraded is not None:
+            self._overflow([(row, cid)])
+            return
+        if self._closing or self._writer is None:
+            raise LedgerError("the ledger is closed")
+        if self._queue.qsize() >= self._memory_rows:
+            # The database is failing (a full disk): memory holds a bound, the file the rest.
+            self._overflow([(row, cid)])
+            return
         done = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(row, done, cid))
         try:
@@ -271,6 +310,7 @@ class Ledger:
             escalated,
             reply.text if escalated is not None and self._keep_text else None,
             reason_codes(reply.reasons),
+            int(usage.estimated),
         )
 
     # --- other writes -----------------------------------------------------------------------
@@ -285,6 +325,7 @@ class Ledger:
 
     async def write(self, *statements: tuple[str, Sequence[Any]]) -> list[int]:
         """Run statements in one transaction on the writer connection; their row counts."""
+        self._usable()
         db = self._require(self._db)
         async with self._lock:
             counts: list[int] = []
@@ -325,10 +366,30 @@ class Ledger:
             (f"DELETE FROM interactions {where}", key),
             (f"DELETE FROM learners {where}", key),
             (f"DELETE FROM learner_preferences {where}", key),
+            (  # the privacy choice holds everywhere, and goes with the learner
+                "DELETE FROM learner_preferences"
+                " WHERE platform = ? AND workspace = '*' AND user = ?",
+                (platform, user),
+            ),
         )
         await self.preferences.forget_cached(platform, workspace, user)
         log.info("forgot %s/%s/%s: %d interactions", platform, workspace or "-", user, counts[0])
         return counts[0]
+
+    async def forget_text(self, platform: str, workspace: str | None, user: str) -> int:
+        """Delete the text of a learner's messages and answers (``/tutor forget``); the
+        rows stay for the figures. Returns how many rows had text."""
+        await self.flush()
+        (count,) = await self.write(
+            (
+                "UPDATE interactions SET text = NULL, answer = NULL"
+                " WHERE platform = ? AND workspace = ? AND user = ?"
+                " AND (text IS NOT NULL OR answer IS NOT NULL)",
+                (platform, workspace or "", user),
+            )
+        )
+        log.info("forgot the text of %d interactions of one learner", count)
+        return count
 
     async def purge_text(self, now: float | None = None) -> int:
         """Delete message text older than the retention period; returns how many rows."""
@@ -354,6 +415,7 @@ class Ledger:
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query on the reader connection."""
+        self._usable()
         reader = self._require(self._reader)
         return [tuple(row) for row in await reader.execute_fetchall(sql, params)]
 
@@ -369,13 +431,25 @@ class Ledger:
             "SELECT tier, total(cost_usd) FROM usage_q WHERE q >= ? GROUP BY 1",
             [start // QUARTER_S],
         )
-        learners = await self.query(
-            "SELECT platform, workspace, user, total(cost_usd) FROM interactions"
-            " WHERE at >= ? AND route = 'cloud' GROUP BY 1, 2, 3",
-            [start],
+        # A cloud answer of unknown cost (no price) counts at the dearest known price.
+        dearest = self.pricing.dearest_price()
+        guess = "(input_tokens * ? + output_tokens * ?) / 1000000.0"
+        prices = [dearest.input, dearest.output]
+        unpriced = await self.query(
+            f"SELECT tier, total({guess}) FROM interactions"
+            " WHERE at >= ? AND route = 'cloud' AND cost_usd IS NULL GROUP BY 1",
+            [*prices, start],
         )
+        learners = await self.query(
+            f"SELECT platform, workspace, user, total(coalesce(cost_usd, {guess}))"
+            " FROM interactions WHERE at >= ? AND route = 'cloud' GROUP BY 1, 2, 3",
+            [*prices, start],
+        )
+        spent_by_tier = {tier: spent for tier, spent in tiers if spent}
+        for tier, spent in unpriced:
+            spent_by_tier[tier] = spent_by_tier.get(tier, 0.0) + spent
         return (
-            {tier: spent for tier, spent in tiers if spent},
+            {tier: spent for tier, spent in spent_by_tier.items() if spent},
             {(p, w, u): spent for p, w, u, spent in learners if spent},
         )
 
@@ -445,15 +519,55 @@ class Ledger:
             return
 
     def _give_up(self, batch: list[_Pending], exc: BaseException) -> None:
+        """Rows the database will not take go to the overflow file (never into the log:
+        learners' words there would escape retention and forget-user)."""
+        self._overflow([(p.row, p.correlation_id) for p in batch], reason=exc)
         for pending in batch:
-            log.error(
-                "[%s] ledger row NOT recorded (%s): %s",
-                pending.correlation_id,
-                exc,
-                _dump(pending.row),
-            )
             if not pending.done.done():
-                pending.done.set_exception(LedgerError(f"not recorded: {exc}"))
+                pending.done.set_exception(LedgerError(f"not recorded in the database: {exc}"))
+
+    def _overflow(self, rows: Sequence[tuple[tuple[Any, ...], str]], reason: object = None) -> None:
+        """Append rows to the overflow file (0600), imported on the next healthy open."""
+        ids = ", ".join(cid for _, cid in rows)
+        try:
+            fd = os.open(self.overflow_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as out:
+                out.writelines(_dump(row) + "\n" for row, _ in rows)
+        except OSError as exc:
+            self.lost += len(rows)
+            log.error(
+                "[%s] ledger rows LOST: neither the database nor %s took them (%s)",
+                ids,
+                self.overflow_path,
+                exc,
+            )
+            return
+        log.warning(
+            "[%s] ledger rows queued in %s%s",
+            ids,
+            self.overflow_path,
+            f" ({reason})" if reason else "",
+        )
+
+    async def _import_overflow(self) -> None:
+        """Rows queued in the overflow file while the database could not take them."""
+        if not self.overflow_path.exists():
+            return
+        rows = []
+        for line in self.overflow_path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError, TypeError):
+                values = json.loads(line)
+                rows.append(tuple(values.get(column) for column in COLUMNS))
+        db = self._require(self._db)
+        await db.executemany(INSERT, rows)
+        await db.commit()
+        self.overflow_path.unlink()
+        self.recorded += len(rows)
+        log.info("ledger: imported %d queued rows from %s", len(rows), self.overflow_path)
+
+    def _usable(self) -> None:
+        if self.degraded is not None:
+            raise LedgerError(f"the ledger {self.degraded}; run `tutor doctor` for how to recover")
 
     async def _maintain(self) -> None:
         assert self._purge_every_s
@@ -468,6 +582,14 @@ class Ledger:
         if conn is None:
             raise LedgerError("the ledger is not open")
         return conn
+
+
+def _private(path: Path) -> None:
+    """Create ``path`` readable by its owner only, or make it so."""
+    if path.exists():
+        os.chmod(path, 0o600)
+    else:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def _clean(value: str, limit: int) -> str:

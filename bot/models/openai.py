@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -85,11 +86,19 @@ class OpenAIChatModel(StreamingModel):
                         yield TextDelta(text)
         except openai.APIError as exc:
             raise self._translate(exc) from None
+        text = "".join(parts)
+        input_tokens = usage.prompt_tokens if usage else 0
+        output_tokens = usage.completion_tokens if usage else 0
+        estimated = not input_tokens and not output_tokens
+        if estimated:  # a server that reports no usage (llama.cpp's): count, never free
+            input_tokens = estimate_prompt_tokens(messages)
+            output_tokens = estimate_tokens(text)
         yield Generation(
-            text="".join(parts),
+            text=text,
             model=self.config.model,
-            input_tokens=usage.prompt_tokens if usage else 0,
-            output_tokens=usage.completion_tokens if usage else 0,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            usage_estimated=estimated,
             latency_ms=watch.elapsed_ms,
             ttft_ms=watch.ttft_ms,
             finish_reason=finish,
@@ -123,6 +132,24 @@ class OpenAIChatModel(StreamingModel):
         return ModelServerError(
             self.name, f"HTTP {status}: {exc.message}" if status else exc.message
         )
+
+
+# Counting without the model's tokenizer (none is downloadable here): about four bytes of
+# UTF-8 per token for English, fewer for other scripts and code, so bytes / 3 errs high.
+BYTES_PER_TOKEN = 3
+TOKENS_PER_MESSAGE = 4  # the chat format's role and separators, per message
+TOKENS_PER_REPLY = 3  # the assistant turn's priming
+
+
+def estimate_tokens(text: str) -> int:
+    """A generous local count of ``text``'s tokens."""
+    return math.ceil(len(text.encode("utf-8", "surrogatepass")) / BYTES_PER_TOKEN)
+
+
+def estimate_prompt_tokens(messages: Sequence[ChatMessage]) -> int:
+    """A generous local count of a chat prompt's tokens."""
+    body = sum(estimate_tokens(m.content) + TOKENS_PER_MESSAGE for m in messages)
+    return body + TOKENS_PER_REPLY
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:

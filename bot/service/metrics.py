@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
-from bot.core.commands import MODERATOR_ONLY
+from bot.core.commands import MODERATOR_ONLY, OPERATOR_ONLY
 from bot.events import (
     CommandRequest,
     CommandResult,
@@ -106,7 +106,7 @@ class Metrics:
         )
         self.commands = Counter(
             "tutor_commands",
-            "/tutor commands, by result (refused covers non-moderators)",
+            "/tutor commands, by result (refused covers non-moderators and non-operators)",
             ["platform", "command", "result"],
             registry=r,
         )
@@ -204,7 +204,9 @@ class Metrics:
 def _outcome(req: CommandRequest, result: CommandResult) -> str:
     if result.ok:
         return "ok"
-    if req.name in MODERATOR_ONLY and not req.is_moderator:
+    if req.name in MODERATOR_ONLY and not (req.is_moderator or req.is_operator):
+        return "refused"
+    if req.name in OPERATOR_ONLY and not req.is_operator:
         return "refused"
     return "not-done"
 

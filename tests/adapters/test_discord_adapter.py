@@ -605,10 +605,10 @@ async def test_a_non_moderator_is_refused_model_set(server, learner, settings, c
     assert prefs.model is None
 
 
-async def test_manage_server_or_a_named_role_makes_a_moderator(server, learner, settings):
+async def test_manage_server_or_a_configured_role_makes_a_moderator(server, learner, settings):
     core = Core(settings)
     mentor = server.mentor_role["id"]
-    async with running(server, core.handle, core.commands, moderator_roles=("mentor",)):
+    async with running(server, core.handle, core.commands, moderator_role_ids={int(mentor)}):
         by_role = await server.interact(
             ["model", "set"], {"model": "tiny"}, user=learner, roles=[mentor]
         )
@@ -806,3 +806,83 @@ async def test_a_wrong_token_stops_with_a_clear_error(server, settings):
     with pytest.raises(discord.LoginFailure):
         await adapter.run(core.handle, core.commands)
     assert not server.identifies
+
+
+# --- who may do what (finding 2) ---------------------------------------------------------
+
+
+async def test_a_role_named_like_the_moderator_role_is_not_one(server, learner, settings):
+    """Anyone can create a role called "Mentor"; only the configured role id counts."""
+    core = Core(settings)
+    mentor = server.mentor_role["id"]
+    async with running(server, core.handle, core.commands, moderator_role_ids=(int(mentor),)):
+        by_id = await server.interact(
+            ["model", "set"], {"model": "tiny"}, user=learner, roles=[mentor]
+        )
+        (callback,) = await server.wait_for(lambda c: by_id in c.path)
+        assert "now uses `tiny`" in content(callback)
+    async with running(server, core.handle, core.commands, moderator_role_ids=(1234,)):
+        by_name = await server.interact(
+            ["model", "set"], {"model": "cloud"}, user=learner, roles=[mentor]
+        )
+        (callback,) = await server.wait_for(lambda c: by_name in c.path)
+        assert "only moderators" in content(callback)
+
+
+async def test_servers_outside_the_allowlist_are_ignored_and_logged(
+    server, learner, settings, caplog
+):
+    core = Core(settings, local=Script("An answer."))
+    caplog.set_level(logging.INFO)
+    async with running(server, core.handle, core.commands, guilds=frozenset({42})):
+        await server.post_message("hello?", author=learner, mention_bot=True)
+        token = await server.interact(
+            ["model", "set"],
+            {"model": "cloud", "scope": "server"},
+            user=server.user("owner"),
+            permissions=MANAGE_GUILD,
+        )
+        (callback,) = await server.wait_for(lambda c: token in c.path)
+    assert "not served here" in content(callback)
+    assert core.messages == []  # the mention never reached the tutor
+    assert f"server {server.guild_id} is not in [discord] guilds" in caplog.text
+    prefs = await core.tutor.preferences.preferences(
+        "discord", str(server.guild_id), server.help["id"], learner["id"]
+    )
+    assert prefs.model is None
+
+
+def followup(token: str):
+    return lambda c: token in c.path and c.path.startswith("/webhooks/")
+
+
+async def test_only_configured_operators_may_reindex(server, learner, settings):
+    core = Core(settings)
+    owner = server.user("owner")
+    async with running(server, core.handle, core.commands, operator_ids=frozenset()):
+        token = await server.interact(["reindex"], user=owner, permissions=MANAGE_GUILD)
+        (refused,) = await server.wait_for(followup(token))
+    async with running(
+        server, core.handle, core.commands, operator_ids=frozenset({int(owner["id"])})
+    ):
+        token = await server.interact(["reindex"], user=owner)
+        (allowed,) = await server.wait_for(followup(token))
+    assert "only the bot's operators" in content(refused)
+    assert "only the bot's operators" not in content(allowed)
+
+
+SUPPRESS_EMBEDS = 1 << 2
+
+
+async def test_answers_never_unfurl_links_and_show_plain_urls(server, learner, settings):
+    """Finding 8: a model-chosen URL must not unfurl (a way to exfiltrate) nor hide behind
+    a label."""
+    text = "See [the docs](https://evil.example/?q=secret) for more."
+    core = Core(settings, local=Script(text))
+    async with running(server, core.handle, core.commands):
+        await server.post_message("links", author=learner, mention_bot=True)
+        await answered(server, "for more")
+    writes = [c for c in bot_writes(server) if content(c)]
+    assert writes and all(c.json.get("flags", 0) & SUPPRESS_EMBEDS for c in writes)
+    final = content(writes[-1])
+    assert "](https://" not in final and "the docs (<https://evil.example/?q=secret>)" in final

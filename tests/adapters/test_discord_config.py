@@ -16,7 +16,9 @@ from tests.loopback.discord_server import DiscordServer
 
 DISCORD_SECTION = """
 [discord]
-moderator_roles = ["Mentor"]
+moderator_role_ids = [123456789012345600]
+guilds = [223456789012345678]
+operator_ids = [323456789012345678]
 thread_channels = ["123456789012345678"]
 messages_per_minute = 2
 burst = 1
@@ -73,7 +75,9 @@ async def test_the_factory_maps_settings_and_environment(tmp_path):
         "ws://proxy:8081/",
     )
     options = adapter.options
-    assert options.moderator_roles == ("Mentor",)
+    assert options.moderator_role_ids == frozenset({123456789012345600})
+    assert options.guilds == frozenset({223456789012345678})
+    assert options.operator_ids == frozenset({323456789012345678})
     assert options.thread_channels == frozenset({123456789012345678})
     assert (options.max_concurrent, options.max_parts, options.sync_commands) == (2, 3, "global")
 

@@ -25,6 +25,7 @@ from bot.models.registry import ModelRegistry
 from tests.adapters.shipped import LONG_ANSWER, shipped_tutor
 from tests.conftest import TEST_CONFIG, write_config
 from tests.fakes import FakeChatModel, ListLedger, Script
+from tests.loopback import PATIENCE_S
 from tests.loopback.slack_server import (
     BOT_ID,
     BOT_USER,
@@ -165,7 +166,7 @@ async def test_a_direct_message_is_answered_in_the_dm_as_markdown(slack):
         [answer] = await answered(slack, bot, "D0LEARNER", None)
 
     # Slack renders standard Markdown in markdown_text: the answer goes out as written.
-    assert answer.text == "Use **for** loops; see [the docs](https://docs.python.org/3/)."
+    assert answer.text == "Use **for** loops; see the docs (https://docs.python.org/3/)."
     post = slack.calls_to("chat.postMessage")[0].args
     assert post.get("thread_ts") is None and "text" not in post
     [msg] = core.messages
@@ -667,3 +668,102 @@ async def test_a_bad_token_stops_the_start_with_a_clear_error(slack):
         await adapter.run(ScriptedCore(), RecordingCommands())
     assert "xoxb-revoked" not in str(error.value)
     assert not slack.calls_to("apps.connections.open")
+
+
+# --- limits against floods (finding 7) -----------------------------------------------------
+
+
+async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
+    """Whether the server closes the connection (EOF) before PATIENCE_S runs out."""
+    try:
+        async with asyncio.timeout(PATIENCE_S):
+            while await reader.read(1024):
+                pass
+    except TimeoutError:
+        return False
+    return True
+
+
+async def test_http_mode_closes_a_connection_that_trickles_its_headers(slack):
+    async with running(slack, ScriptedCore(), mode="http", http_header_timeout_s=0.2) as bot:
+        reader, writer = await asyncio.open_connection("127.0.0.1", bot.http_port)
+        writer.write(b"POST /slack/events HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        await writer.drain()
+        closed = await _closed_by_server(reader)
+        writer.close()
+        # a well-behaved request is still served afterwards
+        challenge = json.dumps({"type": "url_verification", "challenge": "c-1", "token": "t"})
+        status, _ = await post_signed(bot.http_port, challenge, "application/json")
+    assert closed and status == 200
+
+
+async def test_http_mode_caps_open_connections(slack):
+    async with running(slack, ScriptedCore(), mode="http", http_max_connections=2) as bot:
+        idle = [await asyncio.open_connection("127.0.0.1", bot.http_port) for _ in range(2)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", bot.http_port)
+        refused = await _closed_by_server(reader)
+        for _, w in [*idle, (reader, writer)]:
+            w.close()
+    assert refused
+
+
+class BlockingCore(ScriptedCore):
+    """Answers only when released; counts how many answers run at once."""
+
+    def __init__(self) -> None:
+        super().__init__("Released.")
+        self.release = asyncio.Event()
+        self.running = 0
+        self.most = 0
+
+    async def __call__(self, msg, sink):
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await self.release.wait()
+            return await super().__call__(msg, sink)
+        finally:
+            self.running -= 1
+
+
+async def test_slash_ask_waits_for_a_free_slot(slack):
+    core = BlockingCore()
+    async with running(slack, core, max_concurrency=1) as bot:
+        await ask(slack, "first")
+        await slack.wait_for(lambda: core.messages or core.running)
+        body = slash_command(slack, "ask second", user="U0OTHER")
+        await (await slack.deliver(body, kind="slash_commands"))
+        await asyncio.sleep(0.1)  # room for a wrong second answer to start; not a timing check
+        started_while_busy = core.running
+        core.release.set()
+        await slack.wait_for(lambda: slack.responses)
+        await bot.drain()
+    assert started_while_busy == 1 and core.most == 1
+
+
+async def test_too_fast_is_told_at_once_even_while_every_slot_is_busy(slack):
+    core = BlockingCore()
+    async with running(slack, core, max_concurrency=1, rate_per_minute=1, rate_burst=1) as bot:
+        await ask(slack, "first", user="U0FIRST")
+        await slack.wait_for(lambda: core.running)
+        await ask(slack, "one")
+        await ask(slack, "two")  # too fast: told so now, not after the busy slot frees
+        await slack.wait_for(lambda: slack.calls_to("chat.postEphemeral"))
+        core.release.set()
+        await bot.drain()
+    assert [m.text for m in core.messages] == ["first", "one"]
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-stream", "chat-update"])
+async def test_model_chosen_links_show_their_url_not_a_label(native):
+    """Finding 8: "[Verify your account](https://...)" must not become a clickable label."""
+    answer = (
+        "Please [Verify your account](https://evil.example/login)"
+        " and <https://evil.example/x|this> now."
+    )
+    async with SlackServer(streaming=native) as slack, running(slack, ScriptedCore(answer)) as bot:
+        ts = await ask(slack, "links")
+        [message] = await answered(slack, bot, CHANNEL, ts)
+    assert "](https://" not in message.text and "|this>" not in message.text
+    assert "Verify your account (https://evil.example/login)" in message.text
+    assert "this (https://evil.example/x)" in message.text

@@ -15,6 +15,7 @@ from adapters.slack.format import (
     neutralise_mentions,
     with_footer,
 )
+from adapters.text import plain_links
 from bot.events import Citation
 
 PINGS = re.compile(r"<[!@#][\w^]|(?<![\w\u200b])@(channel|here|everyone)\b", re.IGNORECASE)
@@ -25,7 +26,7 @@ PINGS = re.compile(r"<[!@#][\w^]|(?<![\w\u200b])@(channel|here|everyone)\b", re.
     [
         "**bold** and __also bold__, *italic*, ~~gone~~",
         "# Title\n\n- one\n* two\n  - nested\n1. first",
-        "> a **quote**\n\nsee [the docs](https://docs.python.org/3/)",
+        "> a **quote**\n\nsee the docs: https://docs.python.org/3/",
         "a < b && c > d, snake_case_name, 2 * 3 * 4",
         "| a | b |\n|---|---|\n| 1 | 2 |",
         "```python\nif a < b:\n    print('**not bold**')\n```",
@@ -46,7 +47,13 @@ def test_an_unclosed_code_block_is_closed():
 def test_every_control_sequence_is_defused_even_in_code_and_links(ping):
     for text in (ping, f"**{ping}**", f"`{ping}`", f"```\n{ping}\n```", f"[{ping}](https://x)"):
         (part,) = markdown_parts(text)
-        assert ping not in part and part.replace(ZWSP, "") == text
+        assert ping not in part and part.replace(ZWSP, "") == plain_links(text)
+
+
+def test_links_show_their_url_instead_of_a_label():
+    """Finding 8: a model-chosen label must not hide where a link goes."""
+    (part,) = markdown_parts("see [the docs](https://docs.python.org/3/) or <https://x.org|here>")
+    assert part == "see the docs (https://docs.python.org/3/) or here (https://x.org)"
 
 
 def test_bare_broadcasts_are_broken():

@@ -201,3 +201,28 @@ async def test_main_leaves_the_callers_logging_as_it_found_it(config, capsys):
     before = (list(root.handlers), root.level)
     await run(capsys, "--config", config(), "-v", "ask", "--json", "What is a list?")
     assert (root.handlers, root.level) == before
+
+
+# --- a ledger that cannot be used (finding 9) ----------------------------------------------
+
+
+async def test_a_corrupted_ledger_keeps_answering_and_stats_says_what_is_wrong(
+    config, capsys, tmp_path
+):
+    path = config()
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ledger.sqlite3").write_bytes(b"this is not a database, just junk " * 200)
+    code, out, err = await run(capsys, "--config", path, "ask", "--json", "What is a list?")
+    assert code == 0 and json.loads(out)["answer"] == "A list is an ordered collection."
+    assert "Traceback" not in err
+    queued = (data / "ledger.sqlite3.overflow.jsonl").read_text().splitlines()
+    assert len(queued) == 1 and json.loads(queued[0])["text"] == "What is a list?"
+    code, out, err = await run(capsys, "--config", path, "stats")
+    assert code == 1 and "Traceback" not in err
+    assert "ledger" in err and "tutor doctor" in err and "sqlite3.overflow.jsonl" not in out
+    # The recovery path: set the broken file aside; the queued row goes into the new ledger.
+    (data / "ledger.sqlite3").rename(data / "ledger.sqlite3.broken")
+    code, out, err = await run(capsys, "--config", path, "stats", "--json")
+    assert code == 0 and json.loads(out)["questions"] == 1
+    assert not (data / "ledger.sqlite3.overflow.jsonl").exists()

@@ -2,13 +2,15 @@
 
 import pytest
 
+from bot.config import load_config
 from bot.core.commands import Commands
 from bot.core.preferences import MemoryPreferences
 from bot.core.tutor import Tutor
 from bot.events import CommandRequest, IncomingMessage
 from bot.models.registry import ModelRegistry
 from bot.ports import ModelUnavailable
-from tests.fakes import FakeChatModel, Script
+from tests.conftest import TEST_CONFIG, write_config
+from tests.fakes import FakeChatModel, FakeRetriever, Script
 
 
 @pytest.fixture
@@ -42,9 +44,7 @@ def msg(text="hi", user="u1", channel="c1"):
     )
 
 
-@pytest.mark.parametrize(
-    "name", ["model.set", "model.show", "model.list", "tier.set", "cost", "reindex"]
-)
+@pytest.mark.parametrize("name", ["model.set", "model.show", "model.list", "tier.set", "cost"])
 async def test_non_moderators_are_refused(parts, name):
     commands, _, _ = parts
     result = await commands(req(name, model="tiny", user="u2", tier="enterprise"))
@@ -128,3 +128,56 @@ async def test_unknown_command_and_unwired_hooks(parts):
     assert not (await commands(req("dance"))).ok
     assert not (await commands(req("cost", mod=True))).ok
     assert not (await commands(req("cost", mod=True, period="decade"))).ok
+
+
+async def test_reindex_is_for_operators_only_not_any_servers_moderator(parts, caplog):
+    """A moderator of one server must not re-ingest the index every server shares (finding 2)."""
+    commands, _, _ = parts
+    result = await commands(req("reindex", mod=True))
+    assert not result.ok and "only the bot's operators" in result.text
+    assert "refused reindex" in caplog.text
+    operator = CommandRequest(
+        name="reindex", user="op", channel="c1", platform="discord", is_operator=True
+    )
+    result = await commands(operator)
+    assert "only the bot's operators" not in result.text  # allowed (no index configured here)
+
+
+async def test_privacy_holds_on_every_server_and_in_dms(parts):
+    """Finding 4: privacy is the learner's, not one server's."""
+    commands, tutor, fakes = parts
+    assert (await commands(req("privacy", mode="on"))).ok  # said in server g1
+    elsewhere = [
+        IncomingMessage(
+            text="Explain in detail how dictionaries work",
+            user="u1",
+            channel="c9",
+            platform="discord",
+            workspace=workspace,
+        )
+        for workspace in ("g2", None)
+    ]
+    for message in elsewhere:
+        reply = await tutor.handle(message)
+        assert "privacy:local-only" in reply.reason_texts
+    assert fakes["cloud"].calls == []
+
+
+async def test_with_a_cloud_embedder_private_questions_skip_retrieval(tmp_path):
+    """Finding 4: with embedder = "openai" a private question never reaches the embeddings API."""
+    text = TEST_CONFIG + '\n[privacy]\nlocal_only_channels = ["quiet"]\n'
+    text += '\n[knowledge]\nembedder = "openai"\n'
+    settings = load_config(write_config(tmp_path, text), {})
+    retriever = FakeRetriever()
+    fakes = {name: FakeChatModel(name, Script("An answer.")) for name in ("local", "tiny")}
+    fakes["cloud"] = FakeChatModel("cloud", Script("A cloud answer."), is_local=False)
+    registry = ModelRegistry(settings, models=fakes)
+    prefs = MemoryPreferences()
+    tutor = Tutor(settings, registry, preferences=prefs, retriever=retriever)
+    await prefs.set_local_only("discord", "g1", "u1", True)
+    reply = await tutor.handle(msg("What is a list?"))
+    assert retriever.queries == [] and "retrieval:skipped-private" in reply.reason_texts
+    reply = await tutor.handle(msg("What is a list?", user="u2", channel="quiet"))
+    assert retriever.queries == [] and "retrieval:skipped-private" in reply.reason_texts
+    await tutor.handle(msg("What is a list?", user="u2"))
+    assert retriever.queries == ["What is a list?"]  # others are still grounded

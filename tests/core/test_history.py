@@ -25,3 +25,17 @@ def test_zero_turns_keeps_nothing_and_forget_clears():
     history.add("x", "q", "a")
     history.forget("x")
     assert history.get("x") == []
+
+
+def test_memory_is_bounded_by_bytes_not_only_by_count():
+    """Finding 11: 10,000 conversations of 12 turns of 8,000 characters is about 2 GB."""
+    history = ConversationHistory(turns=6, max_conversations=10_000, max_bytes=200_000)
+    big = "é" * 8000  # 16,000 bytes in UTF-8
+    for conversation in range(50):
+        for _ in range(6):
+            history.add(conversation, big, big)
+        assert history.bytes <= 200_000
+    assert history.get(49)  # the newest conversation is kept
+    assert history.get(0) == []  # the oldest made room
+    history.add("alone", "x" * 300_000, "short answer")  # one turn over the whole bound
+    assert history.bytes <= 200_000

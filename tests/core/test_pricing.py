@@ -66,3 +66,16 @@ def test_saved_is_unknown_without_a_priced_cloud_model(pricing):
     assert pricing.cloud_model("odd") == "mystery"
     assert pricing.saved_usd("odd", "local", 1000, 500) is None
     assert pricing.saved_usd("no-such-tier", "local", 1000, 500) is None
+
+
+def test_an_unpriced_cloud_model_is_counted_at_the_dearest_known_price(tmp_path, caplog):
+    """Never free: an unpriced cloud model costs what the dearest priced model would (finding 2)."""
+    settings = load_config(write_config(tmp_path, CONFIG), {})
+    pricing = Pricing(settings)
+    dearest = max(settings.prices.models.values(), key=lambda p: p.input + p.output)
+    with caplog.at_level(logging.WARNING, logger="bot.core.pricing"):
+        cost = pricing.budget_cost_usd("mystery", 1_000_000, 1_000_000)
+    assert cost == pytest.approx(dearest.input + dearest.output)
+    assert "most expensive known price" in caplog.text
+    assert pricing.budget_cost_usd("cloud", 1_000_000, 0) == pytest.approx(0.15)
+    assert pricing.budget_cost_usd("local", 1_000_000, 0) == 0.0

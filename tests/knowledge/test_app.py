@@ -77,12 +77,14 @@ async def test_without_an_index_the_bot_answers_and_says_how_to_build_one(
         assert reply.outcome == "answered" and reply.citations == ()
 
         request = CommandRequest(
-            name="reindex", user="mod", channel="c1", platform="console", is_moderator=True
+            name="reindex", user="op", channel="c1", platform="console", is_operator=True
         )
         refused = await app.commands(
-            CommandRequest(name="reindex", user="learner", channel="c1", platform="console")
+            CommandRequest(
+                name="reindex", user="mod", channel="c1", platform="console", is_moderator=True
+            )
         )
-        assert not refused.ok and "only moderators" in refused.text
+        assert not refused.ok and "only the bot's operators" in refused.text
         result = await app.commands(request)
         assert result.ok and result.text.startswith("Ingested 3 files (3 new or changed")
         assert app.tutor.retriever is not None  # grounded from now on, no restart
@@ -97,6 +99,6 @@ async def test_reindex_reports_a_missing_course_folder(tmp_path, st_embedder):
     settings = knowledge_settings(tmp_path, f'course_dir = "{tmp_path / "gone"}"')
     async with BotApp(settings, embedder=st_embedder) as app:
         result = await app.commands(
-            CommandRequest(name="reindex", user="m", channel="c", platform="x", is_moderator=True)
+            CommandRequest(name="reindex", user="m", channel="c", platform="x", is_operator=True)
         )
     assert not result.ok and "does not exist" in result.text

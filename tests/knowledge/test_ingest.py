@@ -221,3 +221,30 @@ def _rows(path: Path) -> list[tuple[str, str]]:
 
 def _file_id(files, source: str) -> str:
     return next(fid for fid, record in files.items() if record.lesson.source == source)
+
+
+async def test_links_out_of_the_course_folder_are_skipped_with_the_reason(
+    tmp_path, embedder, course_copy
+):
+    """A link to a secret outside the course must never reach the index (finding 1)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / ".env").write_text("OPENAI_API_KEY=sk-secret-123\n", encoding="utf-8")
+    (outside / "notes.md").write_text("# Notes\n\nDB_PASSWORD=hunter2\n", encoding="utf-8")
+    (course_copy / "notes.txt").symlink_to(outside / ".env")
+    (course_copy / "linked").symlink_to(outside, target_is_directory=True)
+    (course_copy / "again.md").symlink_to(course_copy / "05-loops.md")  # inside: allowed
+
+    settings = knowledge_settings(tmp_path)
+    report, files = await ingest(settings, embedder, course_copy)
+
+    assert "notes.txt" not in sources(files)
+    assert not any("secret" in text or "hunter2" in text for text in embedder.texts)
+    skipped = {Path(p.path).name: p.reason for p in report.skipped}
+    assert skipped["notes.txt"] == "links outside the course folder"
+    assert skipped["linked"] == "links outside the course folder"
+    assert "again.md" in sources(files)
+    # Asking for the link itself does not help either.
+    report, files = await ingest(settings, embedder, course_copy / "notes.txt")
+    assert not any("secret" in text for text in embedder.texts)
+    assert [p.reason for p in report.skipped] == ["links outside the course folder"]

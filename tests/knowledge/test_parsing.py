@@ -163,3 +163,29 @@ def test_every_sample_lesson_has_front_matter_and_exercises():
         assert info.lesson == int(path.name[:2]), path
         assert info.module and info.summary, path
         assert "Exercises" in info.sections, path
+
+
+def _alias_bomb(levels: int) -> bytes:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    lines.append(f"title: *a{levels - 1}")
+    return ("---\n" + "\n".join(lines) + "\n---\n# Lesson\n\nText.\n").encode()
+
+
+def test_a_yaml_alias_bomb_in_front_matter_is_refused():
+    """Finding 6: a few hundred bytes must not become gigabytes of title."""
+    parser = parser_for(".md")
+    assert parser is not None
+    with pytest.raises(ParseError, match="aliases"):
+        parser(_alias_bomb(6))  # a million strings if expanded; a billion at nine levels
+
+
+def test_front_matter_keeps_scalars_and_drops_the_rest():
+    parser = parser_for(".md")
+    assert parser is not None
+    doc = parser(b"---\ntitle: Loops\nlesson: 5\ntags: [a, b]\nextra: {x: 1}\n---\n# Hi\n")
+    assert doc.metadata == {"title": "Loops", "lesson": 5}
+    with pytest.raises(ParseError, match="front matter is too large"):
+        parser(b"---\ntitle: " + b"x" * 70_000 + b"\n---\n# Hi\n")

@@ -6,12 +6,13 @@ import random
 import sqlite3
 import time
 from calendar import timegm
+from dataclasses import replace
 
 import aiosqlite
 import pytest
 
 from bot.config import LedgerSection
-from bot.events import Reason, ReasonCode
+from bot.events import IncomingMessage, Reason, ReasonCode
 from bot.ledger.schema import (
     LATEST,
     REBUILD_ROLLUPS,
@@ -22,6 +23,7 @@ from bot.ledger.schema import (
     register_functions,
 )
 from bot.ledger.store import Ledger, LedgerTimeout
+from bot.ports import Generation
 from tests.ledger_helpers import LOW_CONFIDENCE, PASTED_CODE, cloud, interaction
 
 NOW = time.time()
@@ -402,6 +404,7 @@ async def test_migrates_from_version_2_adding_the_cloud_answer_column(settings):
     async with aiosqlite.connect(path) as db:  # back to version 2, as an older bot left it
         await db.execute("ALTER TABLE interactions DROP COLUMN reason_codes")
         await db.execute("ALTER TABLE interactions DROP COLUMN answer")
+        await db.execute("ALTER TABLE interactions DROP COLUMN usage_estimated")
         await db.execute("PRAGMA user_version = 2")
         await db.commit()
     async with Ledger(settings, purge_every_s=None) as ledger:
@@ -422,3 +425,138 @@ async def test_cloud_answers_are_purged_with_the_message_text(ledger, settings):
     await ledger.record(cloud(NOW - (days + 1) * 86400, correlation_id="old"))
     assert await ledger.purge_text(now=NOW) == 1
     assert await rows(ledger, "SELECT text, answer FROM interactions") == [(None, None)]
+
+
+async def test_privacy_is_the_learners_on_every_server_across_a_reopen(settings):
+    """Finding 4: "privacy on" said in one server holds in another and in DMs, after a restart."""
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        await ledger.preferences.set_local_only("discord", "g1", "u1", True)
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        for workspace in ("g1", "g2", None):
+            prefs = await ledger.preferences.preferences("discord", workspace, "c1", "u1")
+            assert prefs.local_only, workspace
+        await ledger.preferences.set_local_only("discord", None, "u1", False)  # off, in a DM
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        assert not (await ledger.preferences.preferences("discord", "g1", "c1", "u1")).local_only
+        assert not (await ledger.preferences.preferences("slack", "g1", "c1", "u1")).local_only
+
+
+async def test_a_full_disk_queues_in_memory_then_overflows_never_logging_text(settings, caplog):
+    """Finding 9: rows wait in memory up to a bound, then in the overflow file."""
+    impatient = settings.ledger.model_copy(update={"max_wait_ms": 200})
+    settings = settings.model_copy(update={"ledger": impatient})
+    async with Ledger(settings, purge_every_s=None, memory_rows=2) as ledger:
+        (pages,) = (await ledger.query("PRAGMA page_count"))[0]
+        db = ledger._db
+        assert db is not None
+        await db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full now
+        secret = "my secret question about lists"
+        waits = [
+            asyncio.create_task(ledger.record(interaction(NOW, text=f"{secret} {i}")))
+            for i in range(6)
+        ]
+        done = await asyncio.gather(*waits, return_exceptions=True)
+        assert all(r is None or isinstance(r, LedgerTimeout) for r in done)
+        overflow = ledger.overflow_path.read_text().splitlines()
+        assert len(overflow) >= 4  # the bound is 2 rows in memory
+        await db.execute("PRAGMA max_page_count = 1073741823")  # space again
+    assert secret not in caplog.text
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        texts = await rows(ledger, "SELECT text FROM interactions")
+        assert sorted(t for (t,) in texts) == [f"{secret} {i}" for i in range(6)]
+        assert not ledger.overflow_path.exists()
+
+
+async def test_the_data_folder_and_the_ledger_are_private(settings):
+    async with Ledger(settings, purge_every_s=None):
+        pass
+    path = settings.data_dir / settings.ledger.file
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert settings.data_dir.stat().st_mode & 0o777 == 0o700
+
+
+async def test_forget_deletes_the_learners_text_and_keeps_it_out_of_fine_tuning(settings):
+    """Finding 10: /tutor forget said "forgotten" while the text stayed 30 days and
+    export-finetune exported it."""
+    from bot.core.commands import Commands
+    from bot.core.tutor import Tutor
+    from bot.events import CommandRequest
+    from bot.models.registry import ModelRegistry
+    from tests.fakes import FakeChatModel
+
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        for user in ("alice", "bob"):
+            await ledger.record(cloud(NOW, user=user, text=f"{user}'s question"))
+        models = {n: FakeChatModel(n, is_local=n != "cloud") for n in ("local", "tiny", "cloud")}
+        registry = ModelRegistry(settings, models=models)
+        tutor = Tutor(settings, registry, ledger=ledger, preferences=ledger.preferences)
+        commands = Commands(
+            settings, tutor, registry, ledger.preferences, forget_text=ledger.forget_text
+        )
+        result = await commands(
+            CommandRequest(
+                name="forget", user="alice", channel="c1", platform="discord", workspace="g1"
+            )
+        )
+        assert result.ok and "deleted the text" in result.text
+        texts = await rows(ledger, "SELECT user, text, answer IS NULL FROM interactions")
+        assert sorted(texts) == [("alice", None, 1), ("bob", "bob's question", 0)]
+        exported = await ledger.escalated_answers()
+        assert [e.text for e in exported] == ["bob's question"]
+
+
+async def test_an_estimated_cloud_answer_is_priced_marked_and_never_free(settings):
+    """Finding 12: estimated usage is recorded as estimated, in the ledger and in --json."""
+    from bot.cli.main import reply_json
+    from bot.core.tutor import Tutor
+    from bot.models.registry import ModelRegistry
+    from tests.fakes import FakeChatModel, Script
+
+    class NoUsage(FakeChatModel):
+        async def stream(self, messages, params=None):
+            async for event in super().stream(messages, params):
+                if isinstance(event, Generation):
+                    event = replace(event, input_tokens=120, output_tokens=40, usage_estimated=True)
+                yield event
+
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        models = {
+            "local": FakeChatModel("local"),
+            "tiny": FakeChatModel("tiny"),
+            "cloud": NoUsage("cloud", Script("A detailed answer."), is_local=False),
+        }
+        tutor = Tutor(
+            settings,
+            ModelRegistry(settings, models=models),
+            ledger=ledger,
+            preferences=ledger.preferences,
+        )
+        reply = await tutor.handle(
+            IncomingMessage(
+                text="Explain in detail how dictionaries work",
+                user="u1",
+                channel="c1",
+                platform="discord",
+                workspace="g1",
+            )
+        )
+        assert reply.route == "cloud" and reply.usage.estimated
+        assert reply.usage.cost_usd and reply.usage.cost_usd > 0
+        assert reply_json(reply)["usage"]["estimated"] is True
+        [(estimated, cost)] = await rows(
+            ledger, "SELECT usage_estimated, cost_usd FROM interactions"
+        )
+        assert estimated == 1 and cost > 0
+
+
+async def test_unpriced_cloud_spend_counts_at_the_dearest_price_after_a_restart(ledger):
+    """Finding 2: budgets seeded from the ledger never count an unpriced answer as free."""
+    await ledger.record(
+        interaction(
+            NOW, model="mystery", route="cloud", cost=None, tokens=(1_000_000, 0), user="u7"
+        )
+    )
+    tiers, learners = await ledger.month_spend(NOW)
+    dearest = ledger.pricing.dearest_price()
+    assert tiers["free"] == pytest.approx(dearest.input)
+    assert learners[("discord", "g1", "u7")] == pytest.approx(dearest.input)

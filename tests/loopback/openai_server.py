@@ -26,6 +26,7 @@ class OpenAIBehaviour:
     delay_first: float = 0.0
     # When given, the answer is computed from the request's messages instead of ``text``.
     answer: Callable[[list[dict[str, Any]]], str] | None = None
+    usage: bool = True  # False: like llama.cpp's server, the stream never reports usage
 
 
 class OpenAIServer:
@@ -130,7 +131,7 @@ class OpenAIServer:
         await _event(
             response, chunk | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         )
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if b.usage and (body.get("stream_options") or {}).get("include_usage"):
             await _event(response, chunk | {"choices": [], "usage": usage})
         await response.write(b"data: [DONE]\n\n")
         return response

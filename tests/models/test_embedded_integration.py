@@ -174,7 +174,7 @@ def test_cli_ask_json_prints_the_contract_object(tmp_path):
         "mode",
     }
     assert out["route"] == "local" and out["answer"].strip()
-    assert set(out["usage"]) == {"input_tokens", "output_tokens", "cost_usd"}
+    assert set(out["usage"]) == {"input_tokens", "output_tokens", "cost_usd", "estimated"}
     assert out["usage"]["output_tokens"] > 0
     assert isinstance(out["reasons"], list) and isinstance(out["citations"], list)
     assert "ollama" in result.stderr  # the fallback is visible: one status line

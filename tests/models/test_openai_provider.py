@@ -95,3 +95,14 @@ async def test_timeout_and_refused_connection(server, unused_tcp_port):
         await m.generate(PROMPT)
     assert err.value.reason == "unreachable"
     await m.aclose()
+
+
+async def test_a_stream_without_usage_is_counted_locally_and_marked_estimated(server):
+    """Finding 12: a server that reports no usage must not make a cloud answer free."""
+    server.behaviour.usage = False
+    m = model(server.base_url)
+    final = [e async for e in m.stream(PROMPT)][-1]
+    assert isinstance(final, Generation)
+    assert final.input_tokens > 0 and final.output_tokens > 0
+    assert final.usage_estimated
+    await m.aclose()

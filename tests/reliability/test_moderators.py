@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.commands import MODERATOR_ONLY
+from bot.core.commands import MODERATOR_ONLY, OPERATOR_ONLY
 from tests.loopback.discord_server import EPHEMERAL, DiscordServer, RestCall
 from tests.loopback.ollama_server import OllamaServer
 from tests.loopback.slack_server import SlackServer, slash_command
 from tests.reliability.harness import DISCORD_TOKEN, environment, serving
 from tests.service_helpers import write_service_config
 
-REFUSED = "only moderators"
+REFUSED = "Sorry, only"  # moderators (or, for reindex, the operators)
 
 
 def discord_attempts(discord: DiscordServer, victim: dict[str, Any]) -> dict[str, tuple]:
@@ -90,12 +90,12 @@ async def test_non_moderators_are_refused_every_moderator_command(tmp_path):
                 if s.name.endswith("_total") and s.labels["result"] == "refused"
             }
 
-    assert set(discord_replies) == set(SLACK_ATTEMPTS) == MODERATOR_ONLY
+    assert set(discord_replies) == set(SLACK_ATTEMPTS) == MODERATOR_ONLY | OPERATOR_ONLY
     for name, (text, flags) in discord_replies.items():
         assert REFUSED in text and flags & EPHEMERAL, name
     for name, reply in slack_replies.items():
         assert REFUSED in reply["text"] and reply["response_type"] == "ephemeral", name
     assert discord_prefs.model is None and discord_prefs.tier is None
     assert slack_prefs.model is None and slack_prefs.tier is None
-    assert refused == {(p, c) for p in ("discord", "slack") for c in MODERATOR_ONLY}
+    assert refused == {(p, c) for p in ("discord", "slack") for c in MODERATOR_ONLY | OPERATOR_ONLY}
     assert [c.args["user"] for c in slack.calls_to("users.info")] == ["U0LEARNER"]  # cached

@@ -170,15 +170,20 @@ async def test_a_refused_token_stops_the_run_with_a_clear_message(tmp_path):
     assert "revoked-token-value-000000" not in bot.output()
 
 
-async def test_a_corrupt_ledger_is_a_clear_message_not_a_traceback(tmp_path):
-    """Expectation: a ledger file that is not a database stops the start with exit code 1
-    and a message pointing at `tutor doctor`, never a traceback."""
+async def test_a_corrupt_ledger_is_a_clear_message_and_answering_goes_on(tmp_path):
+    """Expectation (finding 9): a ledger file that is not a database is named with the way
+    to recover (pointing at `tutor doctor`), never a traceback, and answering goes on with
+    the rows queued beside the ledger."""
     data = tmp_path / "data"
     data.mkdir()
     (data / "ledger.sqlite3").write_bytes(b"this is not a database" * 100)
-    config = write_service_config(tmp_path)
-    async with tutor_run(config, {"TUTOR_DATA_DIR": str(data)}) as bot:
-        code = await bot.wait()
-    assert code == 1
-    assert "cannot start" in bot.output() and "tutor doctor" in bot.output()
+    async with OllamaServer() as ollama:
+        config = write_service_config(tmp_path)
+        env = {"OLLAMA_HOST": ollama.url, "TUTOR_DATA_DIR": str(data)}
+        async with tutor_run(config, env, stdin=b"What is a list?\n") as bot:
+            code = await bot.wait()
+    assert code == 0
+    assert "A list is an ordered collection." in "".join(bot.stdout)
+    assert "tutor doctor" in bot.output() and ".broken" in bot.output()
     assert "Traceback" not in bot.output()
+    assert (data / "ledger.sqlite3.overflow.jsonl").read_text().count("\n") == 1
