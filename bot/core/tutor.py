@@ -157,10 +157,9 @@ class Tutor:
 
         if self._private_embedding(plan):
             passages, found = [], (Reason(ReasonCode.RETRIEVAL_PRIVATE),)
-        elif (
-            (reply := await self._navigate(plan, key, sink)) is not None
-            or (reply := await self._recall(plan, msg, key, sink)) is not None
-        ):  # the course's structure, then course memory: no model call
+        elif (reply := await self._navigate(plan, key, sink)) is not None or (
+            reply := await self._recall(plan, msg, key, sink)
+        ) is not None:  # the course's structure, then course memory: no model call
             return await self._finish(msg, plan.tier, started, reply)
         else:
             passages, found = await self._retrieve(plan.question)

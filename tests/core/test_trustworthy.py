@@ -103,9 +103,7 @@ async def test_a_grounded_answer_stands(settings):
 
 async def test_every_model_down_with_course_material_quotes_instead_of_apologising(settings):
     down = Script(fail=ModelServerError("x", "boom"))
-    tutor, _ = make(
-        settings, local=FakeChatModel("local", down), tiny=FakeChatModel("tiny", down)
-    )
+    tutor, _ = make(settings, local=FakeChatModel("local", down), tiny=FakeChatModel("tiny", down))
     reply = await tutor.handle(ask())
     assert reply.text != APOLOGY and "square brackets" in reply.text
 
