@@ -26,6 +26,7 @@ from bot.core.privacy import Redactor
 from bot.events import Citation, IncomingMessage, Reply
 from bot.ledger import queries
 from bot.ledger.queries import MemoryRow
+from bot.ledger.store import LedgerError
 from bot.memory.match import same_question, terms
 from bot.memory.rules import not_reusable, proved_good, refers_back
 from bot.memory.sources import SourceHashes
@@ -108,14 +109,20 @@ class CourseMemory:
         self._entries: dict[int, Entry] = {}
         self._scopes: dict[tuple[str, str], _Scope] = {}
         self._lock = asyncio.Lock()
+        self._unavailable = False  # the ledger cannot be read: memory is off this run
 
     @property
     def enabled(self) -> bool:
-        return self.config.enabled and self.embedder is not None
+        return self.config.enabled and self.embedder is not None and not self._unavailable
 
     async def open(self) -> CourseMemory:
         """Load the entries in use for this course (and retire the expired ones)."""
-        rows = await queries.memory_entries(self.store, self.course)
+        try:
+            rows = await queries.memory_entries(self.store, self.course)
+        except LedgerError as exc:  # answering goes on without memory (see Ledger.degrade)
+            log.warning("course memory is off: %s", exc)
+            self._unavailable = True
+            return self
         name = self.embedder.name if self.embedder is not None else None
         for row in rows:
             if row.embedder != name:
