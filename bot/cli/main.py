@@ -43,7 +43,7 @@ def reply_json(reply: Reply, mode: str = DEFAULT_MODE) -> dict[str, Any]:
             "cost_usd": reply.usage.cost_usd,
         },
         "latency_ms": round(reply.latency_ms, 1),
-        "mode": mode,
+        "mode": reply.mode or mode,
     }
 
 
@@ -57,6 +57,7 @@ def ask_message(
         platform="cli",
         conversation=conversation,
         tier=args.tier,
+        mode=getattr(args, "mode", None) or DEFAULT_MODE,
     )
 
 
