@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -11,12 +12,15 @@ from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings
 from bot.core.commands import Commands
+from bot.core.exercises import Course
 from bot.core.router import ExampleClassifier, Router
+from bot.core.teaching import Teacher
 from bot.core.tutor import Tutor
 from bot.digests.scheduler import DigestScheduler
 from bot.digests.service import Digests
 from bot.events import CommandRequest, CommandResult
 from bot.ledger.store import Ledger
+from bot.ledger.teaching import LedgerTeaching
 from bot.models.registry import ModelRegistry
 from bot.ports import Adapter, ChatModel, CheckResult, Embedder, PreferenceStore, Probe
 from bot.service.metrics import Metrics
@@ -53,6 +57,7 @@ class BotApp:
         self.router: Router
         self.tutor: Tutor
         self.commands: Commands
+        self.teaching: LedgerTeaching
         self.metrics: Metrics
         self.index_check: Probe | None = index_probe(settings)
 
@@ -70,6 +75,8 @@ class BotApp:
             if self.knowledge is not None:
                 self.embedder = self.knowledge.embedder  # one embedder for search and routing
             self.router = self._build_router()
+            self.teaching = await LedgerTeaching(self.ledger).load()
+            course = await asyncio.to_thread(load_course, self.settings)
             if self._warm_router:
                 await self.warm_router()
             self.tutor = Tutor(
@@ -79,6 +86,8 @@ class BotApp:
                 ledger=self.ledger,
                 preferences=self.preferences,
                 router=self.router,
+                teacher=Teacher(self.settings.teaching, course),
+                teaching=self.teaching,
             )
             self.tutor.budgets.seed(*await self.ledger.month_spend())
             self.commands = Commands(
@@ -88,6 +97,8 @@ class BotApp:
                 self.preferences,
                 cost=self.digests.command,
                 reindex=self._reindex if self.knowledge else None,
+                records=self.teaching,
+                insights=self.digests.insights_command,
             )
             self.metrics = Metrics(self.settings, self.registry, self.ledger)
         except BaseException:
@@ -253,6 +264,33 @@ class BotApp:
         await endpoint.start()
         self._stack.push_async_callback(endpoint.aclose)
         return endpoint
+
+
+def load_course(settings: Settings) -> Course:
+    """The course's lessons and exercises, read from ``[knowledge] course_dir``.
+
+    Files matching ``[teaching] protected`` count as exercises as a whole. A course that
+    cannot be read leaves the guard nothing to protect, and says so in the log.
+    """
+    from fnmatch import fnmatch
+
+    from bot.core.exercises import build_course
+
+    folder = settings.config_path.parent / settings.knowledge.course_dir
+    if not folder.is_dir():
+        log.warning("no course folder at %s: no exercises to protect", folder)
+        return Course()
+    files = []
+    for path in sorted(folder.rglob("*.md")):
+        source = path.relative_to(folder).as_posix()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("could not read %s for its exercises: %s", path, exc)
+            continue
+        protected = any(fnmatch(source, glob) for glob in settings.teaching.protected)
+        files.append((source, text, protected))
+    return build_course(files)
 
 
 def index_probe(settings: Settings) -> Probe | None:
