@@ -155,7 +155,7 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
             print(f"(answering without course material: {app.knowledge.problem})")
         console = ConsoleAdapter(user=args.user, tier=args.tier, banner=HELP)
         await app.start_digests([console])
-        await console.run(app.tutor.handle)
+        await console.run(app.tutor.handle, app.commands)
     return 0
 
 
