@@ -256,7 +256,7 @@ class Commands:
     async def mode(self, req: CommandRequest) -> CommandResult:
         """``/tutor mode guide|answer`` for this channel; no argument shows it."""
         wanted = req.args.get("mode", "").strip().lower()
-        if not wanted:
+        if wanted in {"", "show"}:
             current, _ = await self.tutor.teaching.channel_settings(
                 req.platform, req.workspace, req.channel
             )

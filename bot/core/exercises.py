@@ -122,9 +122,9 @@ class Course:
                 hits = len(exercise.keywords & asked_words)
                 share = hits / len(exercise.keywords)
                 rare = sum(1 for w in exercise.keywords & asked_words if self._rare(w))
-                if hits < min(2, len(exercise.keywords)) or (share < 0.5 and hits < 3):
-                    if rare < 2:  # two words no other exercise uses ("leap year") decide too
-                        continue
+                few = hits < min(2, len(exercise.keywords)) or (share < 0.5 and hits < 3)
+                if few and rare < 2:  # two words no other exercise uses ("leap year") decide
+                    continue
                 score = share
             else:
                 continue

@@ -348,7 +348,8 @@ _V5 = [
         answered_at REAL               -- when staff first replied in the conversation
     )""",
     "CREATE INDEX IF NOT EXISTS handoffs_at ON handoffs(at)",
-    "CREATE INDEX IF NOT EXISTS handoffs_open ON handoffs(platform, workspace, conversation, answered_at)",
+    "CREATE INDEX IF NOT EXISTS handoffs_open"
+    " ON handoffs(platform, workspace, conversation, answered_at)",
     """CREATE TABLE IF NOT EXISTS answer_citations (
         correlation_id TEXT NOT NULL,
         at REAL NOT NULL,
