@@ -222,6 +222,7 @@ class BotApp:
             mode=mode,
             api_url=self.settings.environ.get("SLACK_API_URL") or None,
             shutdown_grace_s=self.settings.service.drain_timeout_s,
+            feedback_buttons=self.settings.teaching.feedback,
         )
         return SlackAdapter(
             secrets.slack_bot_token.get_secret_value(),

@@ -29,6 +29,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.limits import RateLimiter, rate_limit_notice
+from adapters.slack.feedback import (
+    ACTION_IDS,
+    ASKED,
+    feedback_blocks,
+    follow_blocks,
+    parse_action,
+    staff_text,
+)
 from adapters.slack.format import (
     fallback_text,
     footer_markdown,
@@ -67,7 +75,12 @@ DEFAULT_PROMPTS = (
     "Quiz me on what I've learned",
 )
 # Commands whose answer depends on who asks; the others never need a users.info call.
-_PRIVILEGED = frozenset({"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"})
+_PRIVILEGED = frozenset(
+    {
+        *("model.set", "model.show", "model.list", "tier.set", "cost", "reindex"),
+        *("mode", "offtopic", "insights"),
+    }
+)
 # A response_url may be used five times; longer answers end with a pointer.
 _RESPONSE_URL_USES = 5
 SLOW_DOWN = "You're sending questions too fast. Please wait a little and ask again."
@@ -109,6 +122,9 @@ class SlackOptions:
     greeting: str = "Hi! I'm your course tutor. Ask me anything about the course."
     suggested_prompts: tuple[str, ...] = DEFAULT_PROMPTS
     shutdown_grace_s: float = 10.0
+    # Slack's feedback_buttons under each answer (in a small message of their own);
+    # the app turns them on from [teaching] feedback.
+    feedback_buttons: bool = False
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any], **extra: Any) -> SlackOptions:
@@ -275,6 +291,7 @@ class SlackAdapter:
         app.event("app_mention")(self._on_event)
         app.event("message")(self._on_event)
         app.command(self.options.command)(self._on_command)
+        app.action(ACTION_IDS)(self._on_action)
         return app
 
     def _web_app(self, app: AsyncApp) -> web.Application:
@@ -351,9 +368,117 @@ class SlackAdapter:
                     msg = await self._with_thread_context(msg, event)
                     reply = await self._handler(msg, writer)
                     await writer.finish(reply.text, reply.citations, reply.notice)
+                    await self._offer_feedback(target, reply)
                 except Exception:
                     log.exception("[%s] slack: answering %s failed", msg.correlation_id, target)
                     await self._fail(target, writer, msg.correlation_id)
+
+    async def _offer_feedback(self, target: Target, reply: Any) -> None:
+        """Slack's feedback buttons under an answer, in a small message of their own."""
+        if not self.options.feedback_buttons or reply.outcome == "failed" or reply.model == "none":
+            return
+        blocks = feedback_blocks(reply.correlation_id, reply.route)
+        if blocks is None:
+            return
+        try:
+            await self.client.chat_postMessage(
+                channel=target.channel, thread_ts=target.thread_ts, text=ASKED, blocks=blocks
+            )
+        except SLACK_ERRORS as exc:  # the answer is out; only the buttons are missing
+            log.warning("slack: could not add the feedback buttons: %s", api_error(exc))
+
+    # --- buttons --------------------------------------------------------------------
+
+    async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        self._spawn(self._action(body))
+
+    async def _action(self, body: dict[str, Any]) -> None:
+        """A vote, "Ask the detailed model" or "Ask a TA" pressed under an answer."""
+        assert self._commands is not None
+        correlation_id = new_correlation_id()
+        user = (body.get("user") or {}).get("id", "")
+        team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+            "channel_id", ""
+        )
+        message = body.get("message") or {}
+        container = body.get("container") or {}
+        thread_ts = (
+            message.get("thread_ts") or container.get("thread_ts") or message.get("ts") or None
+        )
+        for action in body.get("actions") or []:
+            parsed = parse_action(action)
+            if parsed is None:
+                continue
+            name, args = parsed
+            args = {**args, "conversation": thread_ts or channel}
+            if name == "human":
+                args["link"] = f"https://slack.com/app_redirect?channel={channel}"
+            target = Target(channel, thread_ts, user, team, is_dm=channel.startswith("D"))
+            with correlation_scope(correlation_id):
+                try:
+                    result = await self._commands(
+                        CommandRequest(
+                            name=name,
+                            user=user,
+                            channel=channel,
+                            platform=PLATFORM,
+                            workspace=team,
+                            args=args,
+                            correlation_id=correlation_id,
+                        )
+                    )
+                    await self._post_outbound(result)
+                    await self._show_result(target, result, args["answer"])
+                except Exception:
+                    log.exception("[%s] slack: the %s button failed", correlation_id, name)
+                    with contextlib.suppress(Exception):
+                        await self._tell(target, error_text(correlation_id))
+
+    async def _show_result(self, target: Target, result: CommandResult, answer: str) -> None:
+        """A button's outcome: the detailed answer in the thread; the rest to the learner."""
+        if result.ok and not result.ephemeral:
+            for part in markdown_parts(result.text):
+                await self.client.chat_postMessage(
+                    channel=target.channel, thread_ts=target.thread_ts, markdown_text=part
+                )
+            return
+        if result.actions and not target.is_dm:
+            await self.client.chat_postEphemeral(
+                channel=target.channel,
+                user=target.user,
+                thread_ts=target.thread_ts,
+                text=fallback_text(result.text),
+                blocks=follow_blocks(neutralise_mentions(result.text), result.actions, answer),
+            )
+            return
+        if result.actions:
+            await self.client.chat_postMessage(
+                channel=target.channel,
+                thread_ts=target.thread_ts,
+                text=fallback_text(result.text),
+                blocks=follow_blocks(neutralise_mentions(result.text), result.actions, answer),
+            )
+            return
+        await self._tell(target, result.text)
+
+    async def _post_outbound(self, result: CommandResult) -> None:
+        """Post what a command hands on (a hand-off to staff): the staff user group's
+        mention is the one ping, and only in the staff channel."""
+        for post in result.outbound:
+            if post.platform != PLATFORM:
+                continue
+            try:
+                await self.client.chat_postMessage(
+                    channel=post.channel,
+                    text=staff_text(post.text, post.mention_role),
+                    unfurl_links=False,
+                )
+            except SLACK_ERRORS as exc:
+                log.error(
+                    "slack: could not post the hand-off to %s: %s", post.channel, api_error(exc)
+                )
 
     def _too_fast(self, team: str | None, user: str) -> str | None:
         """None when the learner may ask now; else the notice, or "" if they just had one."""
@@ -481,6 +606,7 @@ class SlackAdapter:
                     correlation_id=correlation_id,
                 )
             )
+            await self._post_outbound(result)
             await self._command_result(respond, body, result)
         except Exception:
             log.exception("[%s] slack: /tutor %s failed", correlation_id, parsed.name)

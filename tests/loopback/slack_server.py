@@ -313,6 +313,7 @@ class SlackServer:
         if error:
             return _error(error)
         message = Message(args["channel"], self._next_ts(), text, args.get("thread_ts") or None)
+        message.blocks = list(args.get("blocks") or [])
         self.messages[message.ts] = message
         return _ok(channel=message.channel, ts=message.ts, message={"text": text, "ts": message.ts})
 
