@@ -8,6 +8,7 @@ the raw rows, except to count distinct learners.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
@@ -381,8 +382,7 @@ class Vote(NamedTuple):
 async def votes(ledger: Reader, correlation_id: str) -> list[Vote]:
     """The votes on one answer."""
     rows = await ledger.query(
-        "SELECT correlation_id, user, vote, at FROM feedback WHERE correlation_id = ?"
-        " ORDER BY at",
+        "SELECT correlation_id, user, vote, at FROM feedback WHERE correlation_id = ? ORDER BY at",
         (correlation_id,),
     )
     return [Vote(*row) for row in rows]
@@ -581,3 +581,26 @@ async def handoff_figures(
     )
     waits = sorted(float(w) for (w,) in rows if w is not None)
     return HandoffFigures(len(rows), len(waits), tuple(waits))
+
+
+async def forget_teaching(ledger: Writer, platform: str, workspace: str, user: str) -> None:
+    """Delete a learner's votes and hand-offs (their hint levels go with their conversations)."""
+    key = (platform, workspace, user)
+    where = "WHERE platform = ? AND workspace = ? AND user = ?"
+    await ledger.write(
+        (f"DELETE FROM feedback {where}", key),
+        (f"DELETE FROM handoffs {where}", key),
+        (
+            "DELETE FROM hint_levels WHERE conversation LIKE ? ESCAPE '\\'",
+            (_hint_pattern(*key),),
+        ),
+    )
+
+
+def _hint_pattern(platform: str, workspace: str, user: str) -> str:
+    """The hint_levels keys of one learner: JSON lists that start and end with them."""
+    escaped = [
+        json.dumps(part)[1:-1].replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+        for part in (platform, workspace, user)
+    ]
+    return f'["{escaped[0]}", "{escaped[1]}", %, "{escaped[2]}"]'

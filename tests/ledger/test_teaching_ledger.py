@@ -201,3 +201,17 @@ async def test_stats_json_prints_real_feedback_and_handoffs(settings, ledger):
     assert summary["feedback"] == {"up": 2, "down": 3}
     assert summary["handoffs"] == 2
     assert summary["insights"]["content_gaps"]["count"] == 2
+
+
+async def test_forgetting_a_learner_deletes_their_votes_handoffs_and_hint_levels(settings, ledger):
+    teaching = await LedgerTeaching(ledger).load()
+    await teaching.vote("a1", "discord", "g1", "u_1", "down")
+    await teaching.vote("a1", "discord", "g1", "u2", "up")
+    await teaching.handoff("discord", "g1", "c1", "t1", "u_1", "a1", None)
+    await teaching.set_hint_state(["discord", "g1", "c1", "t1", "u_1"], 2, "x")
+    await teaching.set_hint_state(["discord", "g1", "c1", "t1", "u2"], 1, "x")
+    await ledger.forget_user("discord", "g1", "u_1")
+    assert [v.user for v in await queries.votes(ledger, "a1")] == ["u2"]
+    assert await ledger.query("SELECT count(*) FROM handoffs") == [(0,)]
+    assert await teaching.hint_state(["discord", "g1", "c1", "t1", "u_1"]) == (0, "")
+    assert await teaching.hint_state(["discord", "g1", "c1", "t1", "u2"]) == (1, "x")
