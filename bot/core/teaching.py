@@ -24,6 +24,7 @@ Mode = Literal["guide", "answer"]
 MODES: tuple[Mode, ...] = ("guide", "answer")
 Vote = Literal["up", "down"]
 RECENT = 3  # the conversation's latest questions that can name an exercise
+RECENT_TURNS = 3  # answers after the last one about an exercise that still count towards it
 HINT_NAMES = ("a nudge", "a targeted hint", "a worked example of a similar problem")
 
 _HINT_REQUEST = re.compile(

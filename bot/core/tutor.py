@@ -27,9 +27,11 @@ from bot.core.repetition import LoopGuard
 from bot.core.router import Router
 from bot.core.teaching import (
     MODES,
+    RECENT_TURNS,
     MemoryTeaching,
     Teacher,
     TeachingState,
+    Verdict,
     is_hint_request,
     is_off_topic,
 )
@@ -147,8 +149,12 @@ class Tutor:
         self.teaching: TeachingState = teaching or MemoryTeaching()
         # Code lines of each exercise given so far per conversation: asking in pieces adds up.
         self._given: LRUCache[Hashable, dict[str, int]] = LRUCache(limit)
+        # The exercise a conversation was lately about, and for how many more answers it
+        # counts when a follow-up ("now the next lines") no longer names it.
+        self._active: LRUCache[Hashable, tuple[str, int]] = LRUCache(limit)
         # The messages answered lately, for "Ask the detailed model" on one of them.
         self._asked: LRUCache[str, IncomingMessage] = LRUCache(limit)
+        self._last_question: LRUCache[Hashable, IncomingMessage] = LRUCache(limit)
 
     async def handle(self, msg: IncomingMessage, sink: ReplySink | None = None) -> Reply:
         """Answer ``msg``; every line logged meanwhile carries its correlation id."""
@@ -167,9 +173,10 @@ class Tutor:
             reply = Reply(EMPTY_REPLY, "local", "none", plan.reasons)
             return await self._finish(msg, plan.tier, started, reply, mode)
         if is_hint_request(plan.question):
-            reply = await self._hint(plan, key, sink)
+            reply = await self._hint(plan, self._hint_key(msg), sink)
             return await self._finish(msg, plan.tier, started, reply, mode)
         self._asked[msg.correlation_id] = msg
+        self._last_question[(msg.platform, msg.workspace or "", msg.channel, msg.user)] = msg
         if plan.has(ReasonCode.TIER_BUDGET) and self.budgets.take_notice(plan.tier):
             await self._tell_moderators(
                 f"The {plan.tier} tier has used its monthly cloud budget "
@@ -281,9 +288,20 @@ class Tutor:
     ) -> Reason | None:
         """Replace a complete solution to an exercise by a hint (guide mode)."""
         given = self._given.setdefault(key, {})
-        probe = self.teacher.check(questions, answer.generation.text)
+        text = answer.generation.text
+        probe = self.teacher.check(questions, text)
         before = given.get(probe.detail, 0)
-        verdict = self.teacher.check(questions, answer.generation.text, before)
+        verdict = self.teacher.check(questions, text, before)
+        active, left = self._active.get(key, ("", 0))
+        if verdict.guarded:
+            self._active[key] = (verdict.detail, RECENT_TURNS)
+        elif active and left > 0:
+            # A follow-up that no longer names the exercise still counts towards it.
+            self._active[key] = (active, left - 1)
+            before = given.get(active, 0)
+            exercise = self.teacher.course.exercise(active)
+            limit = self.settings.teaching.max_solution_lines
+            verdict = Verdict(verdict.lines + before <= limit, exercise, verdict.lines, True)
         if verdict.allowed:
             if verdict.guarded:  # asking in pieces adds up
                 given[verdict.detail] = before + verdict.lines
@@ -293,6 +311,15 @@ class Tutor:
         answer.notice = None
         log.info("withheld a solution to %s (%d lines of code)", verdict.detail, verdict.lines)
         return Reason(ReasonCode.SOLUTION_WITHHELD, verdict.detail)
+
+    def _hint_key(self, msg: IncomingMessage) -> Hashable:
+        """The conversation a hint is about: this one, or (for ``/tutor hint`` outside a
+        thread, a conversation of its own) the one of the learner's last question here."""
+        key = msg.conversation_key
+        if self.history.get(key):
+            return key
+        asked = self._last_question.get((msg.platform, msg.workspace or "", msg.channel, msg.user))
+        return asked.conversation_key if asked is not None else key
 
     async def _hint(self, plan: RoutingPlan, key: Hashable, sink: ReplySink | None) -> Reply:
         """The next hint of the ladder, about this conversation's exercise or question."""

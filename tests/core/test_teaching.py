@@ -165,3 +165,12 @@ async def test_mode_command_is_for_moderators_and_persists_per_channel(settings)
         msg("What is a loop?", channel="c1", platform="discord", workspace="g1")
     )
     assert reply.mode == "answer"
+
+
+async def test_a_slash_hint_outside_the_conversation_follows_the_last_question(settings):
+    tutor, _ = make(settings)
+    await tutor.handle(msg("How do I count the vowels in a sentence?", conversation="chain"))
+    first = await tutor.handle(msg("hint", conversation="slash-1"))
+    second = await tutor.handle(msg("hint", conversation="slash-2"))
+    assert first.text.startswith("**Hint 1 of 3**") and "vowels" in first.text
+    assert second.text.startswith("**Hint 2 of 3**")
