@@ -367,19 +367,25 @@ class SlackAdapter:
                         writer.status.show()
                     msg = await self._with_thread_context(msg, event)
                     reply = await self._handler(msg, writer)
+                    blocks = self._feedback_for(reply)
+                    if blocks and isinstance(writer, NativeWriter):
+                        writer.closing_blocks = blocks  # under the answer, in its message
                     await writer.finish(reply.text, reply.citations, reply.notice)
-                    await self._offer_feedback(target, reply)
+                    if blocks and not getattr(writer, "closed_with_blocks", False):
+                        await self._offer_feedback(target, blocks)
                 except Exception:
                     log.exception("[%s] slack: answering %s failed", msg.correlation_id, target)
                     await self._fail(target, writer, msg.correlation_id)
 
-    async def _offer_feedback(self, target: Target, reply: Any) -> None:
-        """Slack's feedback buttons under an answer, in a small message of their own."""
+    def _feedback_for(self, reply: Any) -> list[dict[str, Any]] | None:
+        """Slack's feedback buttons for an answer, when they are on and it is one."""
         if not self.options.feedback_buttons or reply.outcome == "failed" or reply.model == "none":
-            return
-        blocks = feedback_blocks(reply.correlation_id, reply.route)
-        if blocks is None:
-            return
+            return None
+        return feedback_blocks(reply.correlation_id, reply.route)
+
+    async def _offer_feedback(self, target: Target, blocks: list[dict[str, Any]]) -> None:
+        """The feedback buttons in a small message of their own, for an answer that went
+        out by editing messages (markdown_text cannot carry blocks)."""
         try:
             await self.client.chat_postMessage(
                 channel=target.channel, thread_ts=target.thread_ts, text=ASKED, blocks=blocks

@@ -200,7 +200,13 @@ class Tutor:
         questions = [*(m.content for m in history if m.role == "user"), plan.question]
         guarded = mode == "guide" and self.teacher.course.exercises
         # Hold back an answer that may be about an exercise: a solution is never shown.
-        hold = bool(guarded and not self.teacher.check(questions, "```\nx = 1\n" * 99).allowed)
+        hold = bool(
+            guarded
+            and (
+                not self.teacher.check(questions, "```\nx = 1\n" * 99).allowed
+                or self._active.get(key, ("", 0))[1] > 0
+            )
+        )
 
         def prompt_for(model: str) -> list[ChatMessage]:
             return fit_prompt(

@@ -31,14 +31,22 @@ async def servers():
         yield slack, openai
 
 
-async def ask(slack: SlackServer, text: str) -> tuple[str, object]:
-    """A learner mentions the bot; returns the thread and the feedback message under it."""
+async def ask(slack: SlackServer, text: str, streaming: bool = True) -> tuple[str, object]:
+    """A learner mentions the bot; returns the thread and the message with the buttons:
+    the answer itself when it was streamed, else a small message of their own."""
     ts = slack.next_ts()
     await (await slack.deliver(event_callback(mention(text, ts=ts))))
-    feedback = await slack.wait_for(
-        lambda: [m for m in slack.thread(CHANNEL, ts) if m.text == ASKED]
-    )
-    return ts, feedback[0]
+
+    def carrying():
+        return [
+            m
+            for m in slack.thread(CHANNEL, ts)
+            if m.blocks and m.blocks[-1]["type"] == "context_actions" and not m.streaming
+        ]
+
+    (message,) = await slack.wait_for(carrying)
+    assert (message.text == ASKED) == (not streaming)
+    return ts, message
 
 
 async def press(slack: SlackServer, thread_ts: str, message, action: dict, user: str = LEARNER):
@@ -74,8 +82,8 @@ async def press(slack: SlackServer, thread_ts: str, message, action: dict, user:
 
 
 def vote(message, which: str) -> dict:
-    (element,) = message.blocks[0]["elements"]
-    assert message.blocks[0]["type"] == "context_actions"
+    (element,) = message.blocks[-1]["elements"]
+    assert message.blocks[-1]["type"] == "context_actions"
     assert element["type"] == "feedback_buttons"
     button = element["positive_button" if which == "up" else "negative_button"]
     return {"action_id": element["action_id"], "type": "feedback_buttons", "value": button["value"]}
@@ -160,3 +168,18 @@ async def test_a_handoff_pings_only_the_staff_user_group_in_the_staff_channel(
     assert not any(ping in text for text in elsewhere for ping in (*PINGS, f"<!subteam^{TAS}>"))
     assert "passed your question on" in json.dumps(slack.responses)
     assert handoffs == [(LEARNER,), (LEARNER,)]
+
+
+async def test_without_native_streaming_the_buttons_come_in_a_message_of_their_own(tmp_path):
+    async with SlackServer(streaming=False) as slack, OpenAIServer() as openai:
+        settings = teaching_settings(tmp_path, openai.base_url, "slack", STAFF, TAS)
+        async with Ledger(settings, purge_every_s=None) as ledger:
+            teaching = await LedgerTeaching(ledger).load()
+            core = TeachingCore(settings, ledger, teaching)
+            async with running(slack, core.handle, core.commands, feedback_buttons=True) as bot:
+                ts, feedback = await ask(slack, "what is a loop?", streaming=False)
+                await press(slack, ts, feedback, vote(feedback, "up"))
+                await slack.wait_for(lambda: slack.calls_to("chat.postEphemeral"))
+                await bot.drain()
+            votes = await queries.votes(ledger, core.replies[-1].correlation_id)
+    assert [(v.user, v.vote) for v in votes] == [(LEARNER, "up")]

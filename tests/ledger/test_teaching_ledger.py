@@ -201,6 +201,13 @@ async def test_stats_json_prints_real_feedback_and_handoffs(settings, ledger):
     assert summary["feedback"] == {"up": 2, "down": 3}
     assert summary["handoffs"] == 2
     assert summary["insights"]["content_gaps"]["count"] == 2
+    text, _ = await digests.message(await digests.on_demand("week"), chart=False)
+    assert "**What learners asked about**\n- Loops (05-loops.md): 3 answers" in text
+    assert "**Feedback**: 2 up, 3 down; cloud 50% up; local 33% up" in text
+    insights = await digests.insights_command(
+        CommandRequest("insights", "m1", "c1", "discord", "g1", is_moderator=True), "week"
+    )
+    assert insights.ephemeral and "**Hand-offs to staff**: 2" in insights.text
 
 
 async def test_forgetting_a_learner_deletes_their_votes_handoffs_and_hint_levels(settings, ledger):
