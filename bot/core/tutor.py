@@ -407,11 +407,14 @@ class Tutor:
             plan = replace(plan, route="cloud", reasons=(*plan.reasons, vote_reason))
             passages, found = await self._retrieve(plan.question)
             key = msg.conversation_key
+            past = list(self.history.get(key))
+            if len(past) >= 2 and past[-2].content == plan.question:
+                past = past[:-2]  # the local answer being replaced is not context for it
 
             def prompt_for(model: str) -> list[ChatMessage]:
                 return fit_prompt(
                     self.settings.tutor.system_prompt,
-                    self.history.get(key),
+                    past,
                     plan.question,
                     passages,
                     msg.context,

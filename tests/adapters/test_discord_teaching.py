@@ -101,7 +101,9 @@ async def test_thumbs_down_then_the_detailed_model_answers_from_the_cloud_and_is
     assert not data_of(defer).get("flags", 0) & EPHEMERAL  # the thread sees the answer
     assert body(followup)["content"].startswith("Loops in detail")
     assert len(openai.requests) == 1
-    assert openai.requests[0]["messages"][-1]["content"].endswith("what is a loop?")
+    sent = openai.requests[0]["messages"]
+    assert sent[-1]["content"].endswith("what is a loop?")
+    assert sum("what is a loop?" in m["content"] for m in sent) == 1  # not its own history
     assert len(rows) == 1 and rows[0][:2] == ("cloud", "cloud")
     assert json.loads(rows[0][2]) == ["rules:none", "learner-vote"] or "learner-vote" in json.loads(
         rows[0][2]

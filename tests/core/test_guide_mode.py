@@ -36,7 +36,7 @@ timeout_s = 120.0
 [models.tiny]
 provider = "embedded"
 model = "smollm2-135m"
-max_tokens = 32
+max_tokens = 16
 first_token_timeout_s = 120.0
 timeout_s = 300.0
 
