@@ -24,7 +24,7 @@ CLOUD_CONFIG = """
 [tutor]
 system_prompt = "You are a test tutor."
 max_input_chars = 500
-history_turns = 1
+history_turns = 0  # the guard keeps its own memory of the conversation
 
 [models.cloud]
 provider = "openai"
@@ -36,7 +36,7 @@ timeout_s = 120.0
 [models.tiny]
 provider = "embedded"
 model = "smollm2-135m"
-max_tokens = 16
+max_tokens = 48
 first_token_timeout_s = 120.0
 timeout_s = 300.0
 
