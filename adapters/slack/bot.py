@@ -176,6 +176,9 @@ class SlackAdapter:
         self._handler: Handler | None = None
         self._commands: CommandHandler | None = None
         self._semaphore: asyncio.Semaphore | None = None
+        # Threads handed to staff: (channel, thread_ts) -> the staff user group. The first
+        # reply there from a member of the group marks the hand-off answered.
+        self._handed: dict[tuple[str, str], str] = {}
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -328,6 +331,9 @@ class SlackAdapter:
         return await next()
 
     async def _on_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        where = (event.get("channel", ""), event.get("thread_ts") or "")
+        if where in self._handed and event.get("user") and not event.get("bot_id"):
+            self._spawn(self._staff_talk(body, event, where))
         if should_answer(event, self.bot_user_id):
             self._spawn(self._answer(body, event))
 
@@ -435,7 +441,7 @@ class SlackAdapter:
                             correlation_id=correlation_id,
                         )
                     )
-                    await self._post_outbound(result)
+                    await self._post_outbound(result, (channel, thread_ts or ""))
                     await self._show_result(target, result, args["answer"])
                 except Exception:
                     log.exception("[%s] slack: the %s button failed", correlation_id, name)
@@ -469,7 +475,36 @@ class SlackAdapter:
             return
         await self._tell(target, result.text)
 
-    async def _post_outbound(self, result: CommandResult) -> None:
+    async def _staff_talk(
+        self, body: dict[str, Any], event: dict[str, Any], where: tuple[str, str]
+    ) -> None:
+        """A reply in a handed-off thread: from the staff user group, it answers the
+        hand-off (how long the learner waited goes in the ledger)."""
+        group = self._handed.get(where)
+        if group is None or self._commands is None:
+            return
+        try:
+            response = await self.client.usergroups_users_list(usergroup=group)
+        except SLACK_ERRORS as exc:
+            log.warning("slack: cannot read the staff user group: %s", api_error(exc))
+            return
+        if event.get("user") not in (response.get("users") or []):
+            return
+        self._handed.pop(where, None)
+        await self._commands(
+            CommandRequest(
+                name="staff.replied",
+                user=event.get("user", ""),
+                channel=where[0],
+                platform=PLATFORM,
+                workspace=event_team(body, event),
+                args={"conversation": where[1]},
+            )
+        )
+
+    async def _post_outbound(
+        self, result: CommandResult, where: tuple[str, str] | None = None
+    ) -> None:
         """Post what a command hands on (a hand-off to staff): the staff user group's
         mention is the one ping, and only in the staff channel."""
         for post in result.outbound:
@@ -481,6 +516,8 @@ class SlackAdapter:
                     text=staff_text(post.text, post.mention_role),
                     unfurl_links=False,
                 )
+                if where is not None and where[1] and post.mention_role:
+                    self._handed[where] = post.mention_role
             except SLACK_ERRORS as exc:
                 log.error(
                     "slack: could not post the hand-off to %s: %s", post.channel, api_error(exc)

@@ -149,12 +149,32 @@ async def test_a_handoff_pings_only_the_staff_user_group_in_the_staff_channel(
                 slack, ts, feedback, {"action_id": "tutor_human", "type": "button", "value": answer}
             )
             await slack.wait_for(lambda: slack.thread(STAFF, None))
+            # Replies in the thread: a classmate's does not answer the hand-off, staff's does;
+            # the bot answers neither (in channels it speaks when mentioned).
+            slack.usergroups[TAS] = ["U0TA"]
+            answers = len(core.replies)
+            for who in ("U0OTHER", "U0TA"):
+                reply = {
+                    "type": "message",
+                    "channel": CHANNEL,
+                    "channel_type": "channel",
+                    "user": who,
+                    "text": "Let's look at it together.",
+                    "ts": slack.next_ts(),
+                    "thread_ts": ts,
+                    "team": TEAM,
+                }
+                await (await slack.deliver(event_callback(reply)))
+                await bot.drain()
+            assert len(core.replies) == answers
             body = slash_command(slack, f"human {sneaky}")
             await (await slack.deliver(body, kind="slash_commands"))
             await slack.wait_for(lambda: len(slack.thread(STAFF, None)) == 2)
             await slack.wait_for(lambda: slack.responses)
             await bot.drain()
-        handoffs = await ledger.query("SELECT user FROM handoffs")
+        handoffs = await ledger.query(
+            "SELECT user, conversation, answered_at IS NOT NULL FROM handoffs ORDER BY id"
+        )
     posts = slack.thread(STAFF, None)
     for post in posts:
         assert post.text.startswith(f"<!subteam^{TAS}> ")
@@ -167,7 +187,9 @@ async def test_a_handoff_pings_only_the_staff_user_group_in_the_staff_channel(
     ]
     assert not any(ping in text for text in elsewhere for ping in (*PINGS, f"<!subteam^{TAS}>"))
     assert "passed your question on" in json.dumps(slack.responses)
-    assert handoffs == [(LEARNER,), (LEARNER,)]
+    # The button's hand-off (in the thread) was answered by staff; the slash command's not yet.
+    assert handoffs == [(LEARNER, ts, 1), (LEARNER, CHANNEL, 0)]
+    assert [c.args["usergroup"] for c in slack.calls_to("usergroups.users.list")] == [TAS] * 2
 
 
 async def test_without_native_streaming_the_buttons_come_in_a_message_of_their_own(tmp_path):
