@@ -7,10 +7,20 @@ import sys
 import threading
 from typing import TextIO
 
-from bot.events import IncomingMessage, Outbound, Reply, correlation_scope, new_correlation_id
+from bot.events import (
+    CommandRequest,
+    IncomingMessage,
+    Outbound,
+    Reply,
+    correlation_scope,
+    new_correlation_id,
+)
 from bot.ports import CommandHandler, Handler
 
-HELP = "Ask anything about the course. /reset starts a new conversation, /quit exits."
+HELP = (
+    "Ask anything about the course. /hint gives a hint, /good and /bad rate the last "
+    "answer, /human [note] asks a person, /reset starts a new conversation, /quit exits."
+)
 
 
 class _PrintSink:
@@ -51,9 +61,12 @@ class ConsoleAdapter:
         self.tier = tier
         self.banner = banner
         self._conversation = new_correlation_id()
+        self._last: Reply | None = None
+        self._offers: tuple[str, ...] = ()
 
     async def run(self, handler: Handler, commands: CommandHandler | None = None) -> None:
-        """Answer lines from stdin until it ends or ``/quit``; commands are not offered here."""
+        """Answer lines from stdin until it ends or ``/quit``; ``/good``, ``/bad``,
+        ``/detail`` and ``/human`` go to ``commands``."""
         self._say(self.banner)
         lines = self._read_lines()
         while True:
@@ -72,6 +85,12 @@ class ConsoleAdapter:
                 self._say(HELP)
                 continue
             if not text:
+                continue
+            if text == "/hint":
+                text = "hint"
+            word, _, rest = text.partition(" ")
+            if word in {"/good", "/bad", "/detail", "/human"}:
+                await self._command(commands, word[1:], rest.strip())
                 continue
             await self._answer(handler, text)
 
@@ -97,6 +116,36 @@ class ConsoleAdapter:
         if not sink.streamed:
             self.stdout.write(reply.text)
         self._say("\n" + render_footer(reply))
+        self._last, self._offers = reply, ()
+
+    async def _command(self, commands: CommandHandler | None, word: str, rest: str) -> None:
+        """``/good``, ``/bad`` (a vote on the last answer), ``/detail``, ``/human [note]``."""
+        if commands is None:
+            self._say("(commands are not available here)")
+            return
+        last = self._last
+        if last is None and word != "human":
+            self._say("(there is no answer to rate yet)")
+            return
+        if word == "detail" and "detail" not in self._offers:
+            self._say("(/detail follows a /bad on a local answer)")
+            return
+        args: dict[str, str] = {}
+        if last is not None:
+            args = {"answer": last.correlation_id, "route": last.route}
+        if word in {"good", "bad"}:
+            name, args["vote"] = "feedback", "up" if word == "good" else "down"
+        elif word == "human":
+            name, args["note"], args["conversation"] = "human", rest, self._conversation
+        else:
+            name = "detail"
+        result = await commands(CommandRequest(name, self.user, "terminal", "console", args=args))
+        self._say(result.text)
+        self._offers = result.actions
+        if "detail" in result.actions:
+            self._say("(type /detail to ask the detailed model, /human to ask a person)")
+        for post in result.outbound:
+            self._say(f"[to {post.channel}] {post.text}")
 
     def _read_lines(self) -> asyncio.Queue[str | None]:
         """Read stdin on a daemon thread, so Ctrl-C never waits for a pending read."""

@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings
 from bot.core.commands import Commands
+from bot.core.exercises import Course
 from bot.core.router import ExampleClassifier, Router, load_examples
+from bot.core.teaching import Teacher
 from bot.core.tutor import Tutor
 from bot.digests.scheduler import DigestScheduler
 from bot.digests.service import Digests
 from bot.events import CommandRequest, CommandResult
 from bot.ledger.store import STORAGE_ERRORS, Ledger
+from bot.ledger.teaching import LedgerTeaching
 from bot.memory.curation import FaqCommands
 from bot.memory.embedding import CachedEmbedder
 from bot.memory.learning import Learned, learn, learned_examples
@@ -60,6 +63,7 @@ class BotApp:
         self.router: Router
         self.tutor: Tutor
         self.commands: Commands
+        self.teaching: LedgerTeaching
         self.metrics: Metrics
         self.memory: CourseMemory
         self.index_check: Probe | None = index_probe(settings)
@@ -90,6 +94,8 @@ class BotApp:
                 keeps_answers=self._has_course(),
             ).open()
             self.router = self._build_router()
+            self.teaching = await LedgerTeaching(self.ledger).load()
+            course = await asyncio.to_thread(load_course, self.settings)
             if self._warm_router:
                 await self.warm_router()
             self.tutor = Tutor(
@@ -100,6 +106,8 @@ class BotApp:
                 preferences=self.preferences,
                 router=self.router,
                 memory=self.memory,
+                teacher=Teacher(self.settings.teaching, course),
+                teaching=self.teaching,
             )
             if self.ledger.degraded is None:
                 self.tutor.budgets.seed(*await self.ledger.month_spend())
@@ -112,6 +120,8 @@ class BotApp:
                 reindex=self._reindex if self.knowledge else None,
                 faq=FaqCommands(self.memory),
                 forget_text=self.ledger.forget_text,
+                records=self.teaching,
+                insights=self.digests.insights_command,
             )
             self.metrics = Metrics(self.settings, self.registry, self.ledger)
         except BaseException:
@@ -284,6 +294,7 @@ class BotApp:
             mode=mode,
             api_url=self.settings.environ.get("SLACK_API_URL") or None,
             shutdown_grace_s=self.settings.service.drain_timeout_s,
+            feedback_buttons=self.settings.teaching.feedback,
         )
         return SlackAdapter(
             secrets.slack_bot_token.get_secret_value(),
@@ -332,6 +343,33 @@ def course_folder(settings: Settings) -> Path:
     """``[knowledge] course_dir``, relative to the config file's folder."""
     path = Path(settings.knowledge.course_dir).expanduser()
     return path if path.is_absolute() else settings.config_path.parent / path
+
+
+def load_course(settings: Settings) -> Course:
+    """The course's lessons and exercises, read from ``[knowledge] course_dir``.
+
+    Files matching ``[teaching] protected`` count as exercises as a whole. A course that
+    cannot be read leaves the guard nothing to protect, and says so in the log.
+    """
+    from fnmatch import fnmatch
+
+    from bot.core.exercises import build_course
+
+    folder = course_folder(settings)
+    if not folder.is_dir():
+        log.warning("no course folder at %s: no exercises to protect", folder)
+        return Course()
+    files = []
+    for path in sorted(folder.rglob("*.md")):
+        source = path.relative_to(folder).as_posix()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("could not read %s for its exercises: %s", path, exc)
+            continue
+        protected = any(fnmatch(source, glob) for glob in settings.teaching.protected)
+        files.append((source, text, protected))
+    return build_course(files)
 
 
 def index_probe(settings: Settings) -> Probe | None:

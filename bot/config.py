@@ -372,6 +372,25 @@ class MemorySection(_Strict):
     learn_suite: str = "eval/suite.jsonl"  # its "heldout" split guards against a worse model
 
 
+class TeachingSection(_Strict):
+    """``[teaching]``: how the tutor teaches (modes, hints, off-topic, feedback, staff)."""
+
+    mode: Literal["guide", "answer"] = "guide"  # guide: no complete exercise solutions
+    max_solution_lines: int = Field(default=4, ge=0)  # code lines an exercise answer may hold
+    protected: list[str] = Field(default_factory=list)  # course files (globs) that are exercises
+    hint_levels: int = Field(default=3, ge=1, le=3)  # nudge, targeted hint, similar example
+    off_topic: bool = True  # redirect messages that are not about the course or programming
+    off_topic_text: str = (
+        "I'm the course tutor, so I can only help with the course and programming. "
+        "What would you like to know about Python?"
+    )
+    feedback: bool = True  # offer up/down buttons under every answer
+    # Per platform: where hand-offs to a person go, and the staff role / user group to ping.
+    staff_channel: dict[str, str] = Field(default_factory=dict)
+    staff_role: dict[str, str] = Field(default_factory=dict)
+    handoffs_per_hour: int = Field(default=3, ge=1)  # per learner
+
+
 class Secrets(BaseModel):
     """Credentials from the environment; SecretStr keeps them out of reprs and logs."""
 
@@ -401,6 +420,7 @@ class Settings(_Strict):
     knowledge: KnowledgeSection = KnowledgeSection()
     service: ServiceSection = ServiceSection()
     memory: MemorySection = MemorySection()
+    teaching: TeachingSection = TeachingSection()
     # Filled by load_config, not read from the file.
     config_path: Path = Path("config.toml")
     data_dir: Path = Path("data")

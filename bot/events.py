@@ -117,6 +117,11 @@ class ReasonCode(StrEnum):
     MEMORY = "memory"
     # counting escalations: a cloud answer that gave no other reason
     TIER_CHAIN = "tier-chain"
+    # teaching: what the tutor did instead of (or after) a model's answer
+    SOLUTION_WITHHELD = "solution-withheld"
+    HINT = "hint"
+    OFF_TOPIC = "off-topic"
+    LEARNER_VOTE = "learner-vote"
     # text recorded before reasons had codes that matches none of these
     OTHER = "other"
 
@@ -167,6 +172,10 @@ _TEXT: dict[ReasonCode, str] = {
     ReasonCode.EMPTY_ANSWER: "answer:empty",
     ReasonCode.NO_MATERIAL: "retrieval:nothing-relevant",
     ReasonCode.TIER_CHAIN: "tier-chain",
+    ReasonCode.SOLUTION_WITHHELD: "teaching:solution-withheld({})",
+    ReasonCode.HINT: "teaching:hint({})",
+    ReasonCode.OFF_TOPIC: "teaching:off-topic",
+    ReasonCode.LEARNER_VOTE: "feedback:{}",
     ReasonCode.OTHER: "{}",
 }
 
@@ -256,6 +265,7 @@ class IncomingMessage:
     local_only: bool = False
     context: tuple[ContextLine, ...] = ()
     correlation_id: str = field(default_factory=new_correlation_id)
+    mode: str | None = None  # "guide" or "answer"; None: the channel's teaching mode
 
     @property
     def conversation_key(self) -> tuple[str, str, str, str, str]:
@@ -311,6 +321,7 @@ class Reply:
     correlation_id: str = ""
     tier: str = ""  # the tier the learner was answered under
     saved_usd: float | None = None  # memory answers: what the remembered answer cost to make
+    mode: str = ""  # the teaching mode it was answered in ("guide" or "answer")
 
     @property
     def reason_texts(self) -> tuple[str, ...]:
@@ -349,6 +360,9 @@ class CommandResult:
     ephemeral: bool = True
     choices: tuple[str, ...] = ()  # e.g. model names for autocomplete
     attachments: tuple[Attachment, ...] = ()
+    outbound: tuple[Outbound, ...] = ()  # messages the adapter posts elsewhere (a hand-off)
+    # Follow-ups to offer as buttons: "detail" (ask the detailed model), "human" (ask a TA).
+    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,3 +380,6 @@ class Outbound:
     channel: str
     text: str
     attachments: tuple[Attachment, ...] = ()
+    # The one ping the bot may send: the configured staff role (Discord role id, Slack user
+    # group id) on a hand-off. Adapters mention nothing else, whatever the text says.
+    mention_role: str | None = None

@@ -233,6 +233,9 @@ class AnswerMemory(Protocol):
         follow_up: bool = False,
     ) -> None: ...
 
+    async def voted(self, correlation_id: str) -> None:
+        """Learners' votes on that answer changed (recorded in the ledger)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Preferences:

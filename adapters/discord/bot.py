@@ -19,6 +19,13 @@ import discord
 from cachetools import LRUCache
 from discord import app_commands
 
+from adapters.discord.buttons import (
+    FollowButton,
+    VoteButton,
+    feedback_view,
+    follow_view,
+    staff_mentions,
+)
 from adapters.discord.commands import (
     TutorCommands,
     commands_differ,
@@ -153,6 +160,7 @@ class TutorClient(discord.Client):
         self.tree.error(adapter.on_command_error)
 
     async def setup_hook(self) -> None:
+        self.add_dynamic_items(VoteButton, FollowButton)  # buttons from before a restart work
         await self.adapter.sync_commands(self.tree)
 
     async def on_ready(self) -> None:
@@ -199,6 +207,10 @@ class DiscordAdapter:
         self._threads: LRUCache[int, None] = LRUCache(remember)  # threads the bot is part of
         self._warned: LRUCache[int, float] = LRUCache(remember)  # user -> quiet until
         self._warned_guilds: LRUCache[int, float] = LRUCache(1000)  # logged once each
+        # Conversations handed to staff (-> the staff role), and those where staff replied:
+        # there the bot stays quiet until a learner mentions it again.
+        self._handed: LRUCache[int, str] = LRUCache(remember)
+        self._quiet: LRUCache[int, None] = LRUCache(remember)
         self._client: TutorClient | None = None
         self._handler: Handler | None = None
         self._commands: CommandHandler | None = None
@@ -263,6 +275,8 @@ class DiscordAdapter:
             return
         me = client.user.id
         facts = self._facts(message, me, _bot_roles(message))
+        if await self._staff_talk(message, facts):
+            return
         if self._closing or not should_answer(facts, me):
             return
         if not self._guild_served(facts.guild_id):
@@ -392,6 +406,10 @@ class DiscordAdapter:
             finally:
                 surface.close()
             await answer.deliver(reply)
+            if reply.outcome != "failed" and reply.model != "none":
+                view = feedback_view(reply.correlation_id, reply.route)
+                if view is not None:
+                    await answer.offer(view)
 
     # --- slash commands (CommandBridge) -------------------------------------------------
 
@@ -454,6 +472,7 @@ class DiscordAdapter:
             if slow or not await _finishes_within(task, self.options.defer_after_s):
                 await interaction.response.defer(thinking=True, ephemeral=True)
             result = await task
+            await self._post_outbound(result, req.args.get("conversation") or req.channel)
             if not result.ok:
                 log.info(
                     "[%s] /tutor %s not done for %s: %s",
@@ -462,7 +481,75 @@ class DiscordAdapter:
                     req.user,
                     result.text,
                 )
-            await self._respond(interaction, result, req.correlation_id)
+            view = follow_view(result.actions, req.args.get("answer", ""))
+            await self._respond(interaction, result, req.correlation_id, view=view)
+
+    async def pressed(
+        self, interaction: discord.Interaction, name: str, args: Mapping[str, str]
+    ) -> None:
+        """A button under an answer: a vote, "Ask the detailed model" or "Ask a TA"."""
+        where = {"conversation": str(interaction.channel_id or "")}
+        if interaction.message is not None:
+            where["link"] = interaction.message.jump_url
+        with self._working():
+            if name != "detail":
+                await self.run_command(interaction, name, {**args, **where})
+                return
+            # The detailed answer is for the thread, like the first one: a public response.
+            req = self._request(interaction, name, {**args, **where})
+            with correlation_scope(req.correlation_id):
+                await interaction.response.defer(thinking=True)
+                result = await self._run(req)
+                view = follow_view(result.actions, args.get("answer", ""))
+                await self._respond(interaction, result, req.correlation_id, view=view)
+
+    async def _post_outbound(self, result: CommandResult, channel: str) -> None:
+        """Post what a command hands on (the staff hand-off), pinging only the staff role."""
+        client = self._require_client()
+        for post in result.outbound:
+            if post.platform != PLATFORM or not post.channel.isdigit():
+                continue
+            role = post.mention_role if post.mention_role and post.mention_role.isdigit() else None
+            text = safe(post.text)
+            if role is not None:
+                text = f"<@&{role}> {text}"
+            try:
+                target = client.get_partial_messageable(int(post.channel))
+                for part in split_message(text, MESSAGE_LIMIT):
+                    await target.send(part, allowed_mentions=staff_mentions(role))
+            except DISCORD_ERRORS as exc:
+                log.error("could not post the hand-off to channel %s: %s", post.channel, exc)
+                continue
+            conversation = channel
+            if post.mention_role:
+                self._handed[_int(conversation)] = post.mention_role
+
+    async def _staff_talk(self, message: discord.Message, facts: MessageFacts) -> bool:
+        """Staff replying in a handed-off conversation: the bot goes quiet there. True when
+        the message is one the bot must leave alone."""
+        channel = facts.channel_id
+        role = self._handed.get(channel)
+        roles = {str(r.id) for r in getattr(message.author, "roles", [])}
+        if role is not None and role in roles and not facts.author_is_bot:
+            if channel not in self._quiet:
+                self._quiet[channel] = None
+                req = CommandRequest(
+                    name="staff.replied",
+                    user=str(facts.author_id),
+                    channel=str(facts.parent_id or channel),
+                    platform=PLATFORM,
+                    workspace=str(facts.guild_id) if facts.guild_id else None,
+                    args={"conversation": str(channel)},
+                )
+                await self._run(req)
+            return True
+        if channel in self._quiet:
+            if facts.mentions_me:  # asked again: the bot takes part again
+                del self._quiet[channel]
+                self._handed.pop(channel, None)
+                return False
+            return True
+        return False
 
     async def model_choices(
         self, interaction: discord.Interaction, current: str
@@ -547,14 +634,21 @@ class DiscordAdapter:
             return CommandResult(failure_text(req.correlation_id), ok=False)
 
     async def _respond(
-        self, interaction: discord.Interaction, result: CommandResult, correlation_id: str
+        self,
+        interaction: discord.Interaction,
+        result: CommandResult,
+        correlation_id: str,
+        *,
+        view: discord.ui.View | None = None,
     ) -> None:
         ephemeral = result.ephemeral or not result.ok
         parts = split_message(safe(result.text), MESSAGE_LIMIT) or ["Done."]
         files = [to_file(a) for a in result.attachments]
         try:
             for i, part in enumerate(parts):
-                extra = {"files": files} if i == 0 and files else {}
+                extra: dict[str, Any] = {"files": files} if i == 0 and files else {}
+                if view is not None and i == len(parts) - 1:
+                    extra["view"] = view
                 if i == 0 and not interaction.response.is_done():
                     await interaction.response.send_message(
                         part, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS, **extra
@@ -597,6 +691,10 @@ class DiscordAdapter:
         if self._client is None:
             raise RuntimeError("the Discord adapter is not running")
         return self._client
+
+
+def _int(value: str) -> int:
+    return int(value) if value.isdigit() else 0
 
 
 def _bot_roles(message: discord.Message) -> list[int]:

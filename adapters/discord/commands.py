@@ -189,6 +189,18 @@ class TutorCommands(app_commands.Group, name="tutor", description="Ask the cours
     async def why(self, interaction: discord.Interaction) -> None:
         await self.bridge.run_command(interaction, "why")
 
+    @app_commands.command(description="A hint for your exercise, one step at a time")
+    async def hint(self, interaction: discord.Interaction) -> None:
+        await self.bridge.ask(interaction, "hint", False)
+
+    @app_commands.command(description="Ask a person (the course staff) for help")
+    @app_commands.describe(note="Anything the staff should know")
+    async def human(self, interaction: discord.Interaction, note: str = "") -> None:
+        args = {"note": note, "conversation": str(interaction.channel_id or "")}
+        if interaction.channel is not None and hasattr(interaction.channel, "jump_url"):
+            args["link"] = interaction.channel.jump_url
+        await self.bridge.run_command(interaction, "human", args)
+
     # --- moderators --------------------------------------------------------------------
 
     model = app_commands.Group(name="model", description="Which model answers here")
@@ -235,6 +247,31 @@ class TutorCommands(app_commands.Group, name="tutor", description="Ask the cours
         period: Literal["day", "week", "month"] = "week",
     ) -> None:
         await self.bridge.run_command(interaction, "cost", {"period": period}, slow=True)
+
+    @app_commands.command(description="Moderators: guide (hints, no solutions) or answer")
+    @app_commands.describe(mode="guide: hints for exercises; answer: full answers; show")
+    async def mode(
+        self,
+        interaction: discord.Interaction,
+        mode: Literal["guide", "answer", "show"] = "show",
+    ) -> None:
+        await self.bridge.run_command(interaction, "mode", {"mode": mode})
+
+    @app_commands.command(description="Moderators: redirect messages that are off topic")
+    @app_commands.describe(mode="on: a short redirect; off: answer everything")
+    async def offtopic(
+        self, interaction: discord.Interaction, mode: Literal["on", "off"] = "on"
+    ) -> None:
+        await self.bridge.run_command(interaction, "offtopic", {"mode": mode})
+
+    @app_commands.command(description="Moderators: what learners ask, gaps, votes, hand-offs")
+    @app_commands.describe(period="The period it covers")
+    async def insights(
+        self,
+        interaction: discord.Interaction,
+        period: Literal["day", "week", "month"] = "week",
+    ) -> None:
+        await self.bridge.run_command(interaction, "insights", {"period": period}, slow=True)
 
     @app_commands.command(description="Moderators: re-read the course material")
     async def reindex(self, interaction: discord.Interaction) -> None:

@@ -53,6 +53,10 @@ class Surface(Protocol):
         """Stop any activity indicator."""
         ...
 
+    async def attach(self, view: discord.ui.View) -> None:
+        """Put buttons under the answer's first message."""
+        ...
+
 
 class ChannelSurface:
     """An answer as a reply to the question (or the first message in a new thread).
@@ -120,6 +124,10 @@ class ChannelSurface:
         self.close()
         await self._send(content, file, None)
 
+    async def attach(self, view: discord.ui.View) -> None:
+        if self.message is not None:
+            self.message = await self.message.edit(view=view, allowed_mentions=NO_MENTIONS)
+
     async def _send(
         self, content: str, file: Attachment | None, reference: discord.MessageReference | None
     ) -> discord.Message:
@@ -166,6 +174,9 @@ class InteractionSurface:
 
     def working(self) -> None:
         """Nothing to add: a deferred response shows "thinking" until it is edited."""
+
+    async def attach(self, view: discord.ui.View) -> None:
+        await self.interaction.edit_original_response(view=view, allowed_mentions=NO_MENTIONS)
 
     def close(self) -> None:
         pass
@@ -222,6 +233,10 @@ class StreamedAnswer:
             if not await self._call(self.surface.append(part)):
                 return
         self.surface.close()
+
+    async def offer(self, view: discord.ui.View) -> None:
+        """Buttons under the delivered answer (feedback); a refusal costs only the buttons."""
+        await self._call(self.surface.attach(view))
 
     async def fail(self, text: str) -> None:
         """Tell the learner something went wrong, in place of the answer."""

@@ -29,6 +29,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.limits import RateLimiter, rate_limit_notice
+from adapters.slack.feedback import (
+    ACTION_IDS,
+    ASKED,
+    feedback_blocks,
+    follow_blocks,
+    parse_action,
+    staff_text,
+)
 from adapters.slack.format import (
     fallback_text,
     footer_markdown,
@@ -69,8 +77,11 @@ DEFAULT_PROMPTS = (
 )
 # Commands whose answer depends on who asks; the others never need a users.info call.
 _PRIVILEGED = frozenset(
-    {"model.set", "model.show", "model.list", "tier.set", "cost", "reindex"}
-    | {"faq.list", "faq.pin", "faq.forget"}
+    {
+        *("model.set", "model.show", "model.list", "tier.set", "cost", "reindex"),
+        *("mode", "offtopic", "insights"),
+        *("faq.list", "faq.pin", "faq.forget"),
+    }
 )
 # A response_url may be used five times; longer answers end with a pointer.
 _RESPONSE_URL_USES = 5
@@ -117,6 +128,9 @@ class SlackOptions:
     greeting: str = "Hi! I'm your course tutor. Ask me anything about the course."
     suggested_prompts: tuple[str, ...] = DEFAULT_PROMPTS
     shutdown_grace_s: float = 10.0
+    # Slack's feedback_buttons under each answer (in a small message of their own);
+    # the app turns them on from [teaching] feedback.
+    feedback_buttons: bool = False
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any], **extra: Any) -> SlackOptions:
@@ -170,6 +184,9 @@ class SlackAdapter:
         self._handler: Handler | None = None
         self._commands: CommandHandler | None = None
         self._semaphore: asyncio.Semaphore | None = None
+        # Threads handed to staff: (channel, thread_ts) -> the staff user group. The first
+        # reply there from a member of the group marks the hand-off answered.
+        self._handed: dict[tuple[str, str], str] = {}
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -294,6 +311,7 @@ class SlackAdapter:
         app.event("app_mention")(self._on_event)
         app.event("message")(self._on_event)
         app.command(self.options.command)(self._on_command)
+        app.action(ACTION_IDS)(self._on_action)
         return app
 
     def _web_app(self, app: AsyncApp, guard: ConnectionGuard) -> web.Application:
@@ -330,6 +348,9 @@ class SlackAdapter:
         return await next()
 
     async def _on_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        where = (event.get("channel", ""), event.get("thread_ts") or "")
+        if where in self._handed and event.get("user") and not event.get("bot_id"):
+            self._spawn(self._staff_talk(body, event, where))
         if should_answer(event, self.bot_user_id):
             self._spawn(self._answer(body, event))
 
@@ -375,10 +396,155 @@ class SlackAdapter:
                         writer.status.show()
                     msg = await self._with_thread_context(msg, event)
                     reply = await self._handler(msg, writer)
+                    blocks = self._feedback_for(reply)
+                    if blocks and isinstance(writer, NativeWriter):
+                        writer.closing_blocks = blocks  # under the answer, in its message
                     await writer.finish(reply.text, reply.citations, reply.notice)
+                    if blocks and not getattr(writer, "closed_with_blocks", False):
+                        await self._offer_feedback(target, blocks)
                 except Exception:
                     log.exception("[%s] slack: answering %s failed", msg.correlation_id, target)
                     await self._fail(target, writer, msg.correlation_id)
+
+    def _feedback_for(self, reply: Any) -> list[dict[str, Any]] | None:
+        """Slack's feedback buttons for an answer, when they are on and it is one."""
+        if not self.options.feedback_buttons or reply.outcome == "failed" or reply.model == "none":
+            return None
+        return feedback_blocks(reply.correlation_id, reply.route)
+
+    async def _offer_feedback(self, target: Target, blocks: list[dict[str, Any]]) -> None:
+        """The feedback buttons in a small message of their own, for an answer that went
+        out by editing messages (markdown_text cannot carry blocks)."""
+        try:
+            await self.client.chat_postMessage(
+                channel=target.channel, thread_ts=target.thread_ts, text=ASKED, blocks=blocks
+            )
+        except SLACK_ERRORS as exc:  # the answer is out; only the buttons are missing
+            log.warning("slack: could not add the feedback buttons: %s", api_error(exc))
+
+    # --- buttons --------------------------------------------------------------------
+
+    async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        self._spawn(self._action(body))
+
+    async def _action(self, body: dict[str, Any]) -> None:
+        """A vote, "Ask the detailed model" or "Ask a TA" pressed under an answer."""
+        assert self._commands is not None
+        correlation_id = new_correlation_id()
+        user = (body.get("user") or {}).get("id", "")
+        team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+            "channel_id", ""
+        )
+        message = body.get("message") or {}
+        container = body.get("container") or {}
+        thread_ts = (
+            message.get("thread_ts") or container.get("thread_ts") or message.get("ts") or None
+        )
+        for action in body.get("actions") or []:
+            parsed = parse_action(action)
+            if parsed is None:
+                continue
+            name, args = parsed
+            args = {**args, "conversation": thread_ts or channel}
+            if name == "human":
+                args["link"] = f"https://slack.com/app_redirect?channel={channel}"
+            target = Target(channel, thread_ts, user, team, is_dm=channel.startswith("D"))
+            with correlation_scope(correlation_id):
+                try:
+                    result = await self._commands(
+                        CommandRequest(
+                            name=name,
+                            user=user,
+                            channel=channel,
+                            platform=PLATFORM,
+                            workspace=team,
+                            args=args,
+                            correlation_id=correlation_id,
+                        )
+                    )
+                    await self._post_outbound(result, (channel, thread_ts or ""))
+                    await self._show_result(target, result, args["answer"])
+                except Exception:
+                    log.exception("[%s] slack: the %s button failed", correlation_id, name)
+                    with contextlib.suppress(Exception):
+                        await self._tell(target, error_text(correlation_id))
+
+    async def _show_result(self, target: Target, result: CommandResult, answer: str) -> None:
+        """A button's outcome: the detailed answer in the thread; the rest to the learner."""
+        if result.ok and not result.ephemeral:
+            for part in markdown_parts(result.text):
+                await self.client.chat_postMessage(
+                    channel=target.channel, thread_ts=target.thread_ts, markdown_text=part
+                )
+            return
+        if result.actions and not target.is_dm:
+            await self.client.chat_postEphemeral(
+                channel=target.channel,
+                user=target.user,
+                thread_ts=target.thread_ts,
+                text=fallback_text(result.text),
+                blocks=follow_blocks(neutralise_mentions(result.text), result.actions, answer),
+            )
+            return
+        if result.actions:
+            await self.client.chat_postMessage(
+                channel=target.channel,
+                thread_ts=target.thread_ts,
+                text=fallback_text(result.text),
+                blocks=follow_blocks(neutralise_mentions(result.text), result.actions, answer),
+            )
+            return
+        await self._tell(target, result.text)
+
+    async def _staff_talk(
+        self, body: dict[str, Any], event: dict[str, Any], where: tuple[str, str]
+    ) -> None:
+        """A reply in a handed-off thread: from the staff user group, it answers the
+        hand-off (how long the learner waited goes in the ledger)."""
+        group = self._handed.get(where)
+        if group is None or self._commands is None:
+            return
+        try:
+            response = await self.client.usergroups_users_list(usergroup=group)
+        except SLACK_ERRORS as exc:
+            log.warning("slack: cannot read the staff user group: %s", api_error(exc))
+            return
+        if event.get("user") not in (response.get("users") or []):
+            return
+        self._handed.pop(where, None)
+        await self._commands(
+            CommandRequest(
+                name="staff.replied",
+                user=event.get("user", ""),
+                channel=where[0],
+                platform=PLATFORM,
+                workspace=event_team(body, event),
+                args={"conversation": where[1]},
+            )
+        )
+
+    async def _post_outbound(
+        self, result: CommandResult, where: tuple[str, str] | None = None
+    ) -> None:
+        """Post what a command hands on (a hand-off to staff): the staff user group's
+        mention is the one ping, and only in the staff channel."""
+        for post in result.outbound:
+            if post.platform != PLATFORM:
+                continue
+            try:
+                await self.client.chat_postMessage(
+                    channel=post.channel,
+                    text=staff_text(post.text, post.mention_role),
+                    unfurl_links=False,
+                )
+                if where is not None and where[1] and post.mention_role:
+                    self._handed[where] = post.mention_role
+            except SLACK_ERRORS as exc:
+                log.error(
+                    "slack: could not post the hand-off to %s: %s", post.channel, api_error(exc)
+                )
 
     def _too_fast(self, team: str | None, user: str) -> str | None:
         """None when the learner may ask now; else the notice, or "" if they just had one."""
@@ -509,6 +675,7 @@ class SlackAdapter:
                     is_operator=user in self.options.operators,
                 )
             )
+            await self._post_outbound(result)
             await self._command_result(respond, body, result)
         except Exception:
             log.exception("[%s] slack: /tutor %s failed", correlation_id, parsed.name)

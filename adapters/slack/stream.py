@@ -252,6 +252,10 @@ class NativeWriter:
         self._current = ""  # what the open stream holds
         self._fallback: UpdateWriter | None = None
         self.status = ThreadStatus(client, target, clock=clock)
+        # Blocks to end the answer's last message with (the feedback buttons), and whether
+        # they went out with it; set before ``finish``.
+        self.closing_blocks: list[dict[str, Any]] = []
+        self.closed_with_blocks = False
 
     @property
     def message_ts(self) -> list[str]:
@@ -312,7 +316,7 @@ class NativeWriter:
 
     async def _finish_native(self, footer: str) -> None:
         context = {"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}
-        blocks = [context] if footer else None
+        blocks = [*([context] if footer else []), *self.closing_blocks] or None
         rest = neutralise_mentions((self._prefix + self._text)[self._sent :])
         if self._open and len(self._current) + len(rest) <= self.limit:
             # The last words travel with chat.stopStream: one call fewer per answer.
@@ -324,6 +328,7 @@ class NativeWriter:
                 blocks=blocks,
             )
             self._sent = len(self._prefix + self._text)
+            self.closed_with_blocks = bool(self.closing_blocks)
             return
         await self._flush(self._text, final=True)
         await self._stop(blocks)
@@ -394,6 +399,7 @@ class NativeWriter:
             await self.client.chat_stopStream(
                 channel=self.target.channel, ts=self._streams[-1], blocks=blocks
             )
+            self.closed_with_blocks = bool(self.closing_blocks) and blocks is not None
 
     async def _guarded(self, call: Coroutine[Any, Any, None]) -> None:
         try:

@@ -51,10 +51,13 @@ USAGE = """**Usage:** `/tutor <command>`
 - `forget`: forget our conversation history
 - `privacy on|off`: local models only, never the cloud
 - `why`: which model answered you last, and why
+- `hint`: a hint for your exercise, one step at a time
+- `human [note]`: ask a person (the course staff)
 
 Moderators: `model list`, `model show`, `model set <model> [channel|server]`, \
-`tier set @learner <tier>`, `cost [day|week|month]`, `reindex`, \
-`faq list`, `faq pin <number>`, `faq forget <number>`"""
+`tier set @learner <tier>`, `cost [day|week|month]`, `reindex`, `mode guide|answer`, \
+`offtopic on|off`, `insights [day|week|month]`, `faq list`, `faq pin <number>`, \
+`faq forget <number>`"""
 
 
 def event_team(body: Mapping[str, Any], event: Mapping[str, Any]) -> str | None:
@@ -204,6 +207,16 @@ def parse_command(text: str) -> ParsedCommand:
         return ParsedCommand("privacy", {"mode": mode})
     if head == "cost":
         return ParsedCommand("cost", {"period": rest[0].lower()} if rest else {})
+    if head == "hint":
+        return ParsedCommand("ask", {"text": "hint"})
+    if head == "human":
+        return ParsedCommand("human", {"note": text.strip()[5:].strip()})
+    if head == "mode":
+        return ParsedCommand("mode", {"mode": rest[0].lower()} if rest else {})
+    if head == "offtopic":
+        return ParsedCommand("offtopic", {"mode": rest[0].lower()} if rest else {})
+    if head == "insights":
+        return ParsedCommand("insights", {"period": rest[0].lower()} if rest else {})
     if head == "model":
         return _model_command(rest)
     if head == "tier":

@@ -46,7 +46,7 @@ def reply_json(reply: Reply, mode: str = DEFAULT_MODE) -> dict[str, Any]:
             "estimated": reply.usage.estimated,
         },
         "latency_ms": round(reply.latency_ms, 1),
-        "mode": mode,
+        "mode": reply.mode or mode,
     }
 
 
@@ -60,6 +60,7 @@ def ask_message(
         platform="cli",
         conversation=conversation,
         tier=args.tier,
+        mode=getattr(args, "mode", None) or DEFAULT_MODE,
     )
 
 
@@ -157,7 +158,7 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
             print(f"(answering without course material: {app.knowledge.problem})")
         console = ConsoleAdapter(user=args.user, tier=args.tier, banner=HELP)
         await app.start_digests([console])
-        await console.run(app.tutor.handle)
+        await console.run(app.tutor.handle, app.commands)
     return 0
 
 

@@ -34,10 +34,12 @@ async def stats_tables(ledger: Ledger, digests: Digests, period: Period) -> list
 async def stats_summary(digests: Digests, period: Period) -> dict[str, Any]:
     """``tutor stats --json``: the period's figures as one object (design.md's contract).
 
-    Votes and hand-offs to a person are not recorded by this version, so they count 0.
+    ``feedback`` counts the votes cast in the period, ``handoffs`` the hand-offs to staff;
+    ``insights`` holds the instructor's figures.
     """
     digest = await digests.on_demand(period)
     now = digest.total[0]
+    insight = await digests.insights_for(digest.window)
     return {
         "period": period,
         "window": digest.window.label,
@@ -47,8 +49,8 @@ async def stats_summary(digests: Digests, period: Period) -> dict[str, Any]:
             "memory": now.memory_answers,
             "cloud": now.answers - now.local_answers - now.memory_answers,
         },
-        "feedback": {"up": 0, "down": 0},
-        "handoffs": 0,
+        "feedback": {"up": insight.up, "down": insight.down},
+        "handoffs": insight.handoffs,
         "failed": now.failures,
         "local_share": now.local_share,
         "spend_usd": round(now.spend_usd, 6),
@@ -57,6 +59,7 @@ async def stats_summary(digests: Digests, period: Period) -> dict[str, Any]:
         "memory_saved_usd": round(now.memory_saved_usd, 6),
         "top_reasons": dict(now.reasons),
         "tiers": {name: figures.questions for name, (figures, _) in digest.tiers.items()},
+        "insights": insight.as_json(),
     }
 
 

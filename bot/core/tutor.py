@@ -25,6 +25,16 @@ from bot.core.privacy import Redactor
 from bot.core.prompt import fit_prompt, prompt_chars
 from bot.core.repetition import LoopGuard
 from bot.core.router import Router
+from bot.core.teaching import (
+    MODES,
+    RECENT_TURNS,
+    MemoryTeaching,
+    Teacher,
+    TeachingState,
+    Verdict,
+    is_hint_request,
+    is_off_topic,
+)
 from bot.events import (
     ChatMessage,
     Citation,
@@ -68,6 +78,13 @@ CLOUD_DOWN_NOTICE = (
 )
 HOLDING_NOTE = "Preparing an answer…"
 QUOTE_NOTICE = "That answer was not good enough; here is what the course itself says."
+WITHHELD_NOTICE = "That answer gave away an exercise's solution; here is a hint instead."
+NO_HINT_TOPIC = (
+    "Ask me your question first (or tell me which exercise you are on); then say "
+    '"hint" and I will give you hints one step at a time.'
+)
+LAST_HINT = " That was the last hint: try it now, and show me your code if you get stuck."
+NO_DETAIL = "I can't find that answer any more, so I can't ask the detailed model about it."
 GUARD_BATCH_CHARS = 40  # a loop is caught within a few words; per token costs too much
 COURSE_MODEL = "course"  # the model name of answers made from the course without a model
 DETAIL = re.compile(
@@ -111,6 +128,8 @@ class Tutor:
         notify: Notify | None = None,
         clock: Callable[[], float] = time.time,
         memory: AnswerMemory | None = None,
+        teacher: Teacher | None = None,
+        teaching: TeachingState | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -131,6 +150,16 @@ class Tutor:
         self._sticky: LRUCache[Hashable, int] = LRUCache(limit)
         self._clock = clock
         self.memory = memory
+        self.teacher = teacher or Teacher(settings.teaching)
+        self.teaching: TeachingState = teaching or MemoryTeaching()
+        # Code lines of each exercise given so far per conversation: asking in pieces adds up.
+        self._given: LRUCache[Hashable, dict[str, int]] = LRUCache(limit)
+        # The exercise a conversation was lately about, and for how many more answers it
+        # counts when a follow-up ("now the next lines") no longer names it.
+        self._active: LRUCache[Hashable, tuple[str, int]] = LRUCache(limit)
+        # The messages answered lately, for "Ask the detailed model" on one of them.
+        self._asked: LRUCache[str, IncomingMessage] = LRUCache(limit)
+        self._last_question: LRUCache[Hashable, IncomingMessage] = LRUCache(limit)
 
     async def handle(self, msg: IncomingMessage, sink: ReplySink | None = None) -> Reply:
         """Answer ``msg``; every line logged meanwhile carries its correlation id."""
@@ -144,9 +173,15 @@ class Tutor:
         )
         key = msg.conversation_key
         plan = await self.planner.plan(msg, prefs, sticky_turns=self._sticky.get(key, 0))
+        mode, off_topic = await self._teaching_for(msg)
         if not plan.question:
             reply = Reply(EMPTY_REPLY, "local", "none", plan.reasons)
-            return await self._finish(msg, plan.tier, started, reply)
+            return await self._finish(msg, plan.tier, started, reply, mode)
+        if is_hint_request(plan.question):
+            reply = await self._hint(plan, self._hint_key(msg), sink)
+            return await self._finish(msg, plan.tier, started, reply, mode)
+        self._asked[msg.correlation_id] = msg
+        self._last_question[(msg.platform, msg.workspace or "", msg.channel, msg.user)] = msg
         if plan.has(ReasonCode.TIER_BUDGET) and self.budgets.take_notice(plan.tier):
             await self._tell_moderators(
                 f"The {plan.tier} tier has used its monthly cloud budget "
@@ -158,12 +193,31 @@ class Tutor:
         if self._private_embedding(plan):
             passages, found = [], (Reason(ReasonCode.RETRIEVAL_PRIVATE),)
         elif (reply := await self._navigate(plan, key, sink)) is not None or (
-            reply := await self._recall(plan, msg, key, sink)
+            reply := await self._recall(plan, msg, key, sink, mode)
         ) is not None:  # the course's structure, then course memory: no model call
-            return await self._finish(msg, plan.tier, started, reply)
+            return await self._finish(msg, plan.tier, started, reply, mode)
         else:
             passages, found = await self._retrieve(plan.question)
+        unsearched = (ReasonCode.RETRIEVAL_FAILED, ReasonCode.RETRIEVAL_PRIVATE)
+        if (
+            off_topic
+            and self.retriever is not None
+            and not any(r.code in unsearched for r in found)
+            and is_off_topic(plan.question, passages, self.teacher.vocabulary)
+        ):
+            reply = await self._redirect(plan, sink)
+            return await self._finish(msg, plan.tier, started, reply, mode)
         history = self.history.get(key)
+        questions = [*(m.content for m in history if m.role == "user"), plan.question]
+        guarded = mode == "guide" and self.teacher.course.exercises
+        # Hold back an answer that may be about an exercise: a solution is never shown.
+        hold = bool(
+            guarded
+            and (
+                not self.teacher.check(questions, "```\nx = 1\n" * 99).allowed
+                or self._active.get(key, ("", 0))[1] > 0
+            )
+        )
 
         def prompt_for(model: str) -> list[ChatMessage]:
             return fit_prompt(
@@ -176,16 +230,25 @@ class Tutor:
                 context_chars=self.settings.tutor.max_input_chars,
             )
 
-        answer, notes = await self._answer(plan, prompt_for, passages, sink)
+        answer, notes = await self._answer(plan, prompt_for, passages, None if hold else sink)
+        if answer is not None and hold:
+            answer.held = True
         reasons = (*plan.reasons, *found, *notes)
         if (answer is None or answer.weak) and passages:
             reply = await self._quote(plan, passages, reasons, answer, sink)
             if reply is not None:
-                return await self._finish(msg, plan.tier, started, reply)
+                return await self._finish(msg, plan.tier, started, reply, mode)
         if answer is None:
             reply = Reply(APOLOGY, "local", "none", reasons, outcome="failed")
-            return await self._finish(msg, plan.tier, started, reply)
+            return await self._finish(msg, plan.tier, started, reply, mode)
 
+        if guarded:
+            withheld = self._guard(key, questions, answer, passages)
+            if withheld is not None:
+                reasons = (*reasons, withheld)
+                if answer.streamed and sink is not None:
+                    await sink.reset(WITHHELD_NOTICE)
+                    answer.held = True
         gen, name = answer.generation, answer.model
         route = "local" if self.settings.is_local(name) else "cloud"
         # History first: a learner who sees the answer may follow up at once.
@@ -217,7 +280,199 @@ class Tutor:
             notice=answer.notice,
         )
         await self._remember(plan, msg, reply, follow_up=bool(history))
-        return await self._finish(msg, plan.tier, started, reply)
+        return await self._finish(msg, plan.tier, started, reply, mode)
+
+    # --- teaching --------------------------------------------------------------------
+
+    async def _teaching_for(self, msg: IncomingMessage) -> tuple[str, bool]:
+        """The teaching mode and whether off-topic messages are redirected, here."""
+        config = self.settings.teaching
+        try:
+            mode, off_topic = await self.teaching.channel_settings(
+                msg.platform, msg.workspace, msg.channel
+            )
+        except Exception:
+            log.exception("could not read the channel's teaching settings; using the defaults")
+            mode, off_topic = None, None
+        if msg.mode in MODES:
+            mode = msg.mode
+        return (
+            mode if mode in MODES else config.mode,
+            config.off_topic if off_topic is None else off_topic,
+        )
+
+    def _guard(
+        self,
+        key: Hashable,
+        questions: Sequence[str],
+        answer: _Answer,
+        passages: Sequence[Passage],
+    ) -> Reason | None:
+        """Replace a complete solution to an exercise by a hint (guide mode)."""
+        given = self._given.setdefault(key, {})
+        text = answer.generation.text
+        probe = self.teacher.check(questions, text)
+        before = given.get(probe.detail, 0)
+        verdict = self.teacher.check(questions, text, before)
+        active, left = self._active.get(key, ("", 0))
+        if verdict.guarded:
+            self._active[key] = (verdict.detail, RECENT_TURNS)
+        elif active and left > 0:
+            # A follow-up that no longer names the exercise still counts towards it.
+            self._active[key] = (active, left - 1)
+            before = given.get(active, 0)
+            exercise = self.teacher.course.exercise(active)
+            limit = self.settings.teaching.max_solution_lines
+            verdict = Verdict(verdict.lines + before <= limit, exercise, verdict.lines, True)
+        if verdict.allowed:
+            if verdict.guarded:  # asking in pieces adds up
+                given[verdict.detail] = before + verdict.lines
+            return None
+        text = self.teacher.withheld(verdict.exercise, passages)
+        answer.generation = replace(answer.generation, text=text)
+        answer.notice = None
+        log.info("withheld a solution to %s (%d lines of code)", verdict.detail, verdict.lines)
+        return Reason(ReasonCode.SOLUTION_WITHHELD, verdict.detail)
+
+    def _hint_key(self, msg: IncomingMessage) -> Hashable:
+        """The conversation a hint is about: this one, or (for ``/tutor hint`` outside a
+        thread, a conversation of its own) the one of the learner's last question here."""
+        key = msg.conversation_key
+        if self.history.get(key):
+            return key
+        asked = self._last_question.get((msg.platform, msg.workspace or "", msg.channel, msg.user))
+        return asked.conversation_key if asked is not None else key
+
+    async def _hint(self, plan: RoutingPlan, key: Hashable, sink: ReplySink | None) -> Reply:
+        """The next hint of the ladder, about this conversation's exercise or question."""
+        conversation = [str(part) for part in cast(tuple[str, ...], key)]
+        level, topic = await self.teaching.hint_state(conversation)
+        recent = [m.content for m in self.history.get(key) if m.role == "user"]
+        course = self.teacher.course
+        if recent:
+            found = next((e for q in reversed(recent[-3:]) if (e := course.about([q]))), None)
+            current = found.key if found else recent[-1]
+            if current != topic:
+                level, topic = 0, current
+        if not topic:
+            text = NO_HINT_TOPIC
+            if sink is not None:
+                await sink.delta(text)
+            return Reply(text, "local", COURSE_MODEL, (*plan.reasons, Reason(ReasonCode.HINT, "0")))
+        exercise = course.exercise(topic)
+        question = exercise.text if exercise else topic
+        passages = [] if exercise else (await self._retrieve(question))[0]
+        top = self.settings.teaching.hint_levels
+        level = min(level + 1, top)
+        text = self.teacher.hint(level, exercise, question, passages)
+        if level == top:
+            text += LAST_HINT
+        try:
+            await self.teaching.set_hint_state(conversation, level, topic)
+        except Exception:
+            log.exception("could not save the hint level")
+        if sink is not None:
+            await sink.delta(text)
+        return Reply(
+            text,
+            "local",
+            COURSE_MODEL,
+            (*plan.reasons, Reason(ReasonCode.HINT, f"{level}/{top}")),
+            confidence=1.0,
+            citations=_citations(passages),
+        )
+
+    async def _redirect(self, plan: RoutingPlan, sink: ReplySink | None) -> Reply:
+        """A short, friendly redirect for a message that is not about the course."""
+        text = self.settings.teaching.off_topic_text
+        if sink is not None:
+            await sink.delta(text)
+        return Reply(text, "local", COURSE_MODEL, (*plan.reasons, Reason(ReasonCode.OFF_TOPIC)))
+
+    def asked(self, correlation_id: str) -> IncomingMessage | None:
+        """A message answered lately, by its correlation id (for "Ask the detailed model")."""
+        return self._asked.get(correlation_id)
+
+    async def escalate(
+        self, original: IncomingMessage, vote: str = "down", sink: ReplySink | None = None
+    ) -> Reply:
+        """The same question again on the tier's cloud chain, because the learner asked.
+
+        When the tier, its budget or privacy keep the question local, the reply says why
+        and no model is called. Recorded as an escalation whose reason is the vote.
+        """
+        with correlation_scope(original.correlation_id):
+            started = time.perf_counter()
+            msg = replace(original, correlation_id=f"{original.correlation_id}-d")
+            prefs = await self.preferences.preferences(
+                msg.platform, msg.workspace, msg.channel, msg.user
+            )
+            plan = await self.planner.plan(msg, prefs)
+            mode, _ = await self._teaching_for(msg)
+            vote_reason = Reason(ReasonCode.LEARNER_VOTE, vote)
+            if not plan.cloud:
+                text = _why_local(plan)
+                if sink is not None:
+                    await sink.delta(text)
+                return _stamp(
+                    Reply(text, "local", "none", (*plan.reasons, vote_reason)),
+                    msg,
+                    plan.tier,
+                    started,
+                )
+            plan = replace(plan, route="cloud", reasons=(*plan.reasons, vote_reason))
+            passages, found = await self._retrieve(plan.question)
+            key = msg.conversation_key
+            past = list(self.history.get(key))
+            if len(past) >= 2 and past[-2].content == plan.question:
+                past = past[:-2]  # the local answer being replaced is not context for it
+
+            def prompt_for(model: str) -> list[ChatMessage]:
+                return fit_prompt(
+                    self.settings.tutor.system_prompt,
+                    past,
+                    plan.question,
+                    passages,
+                    msg.context,
+                    budget_chars=self.settings.models[model].context_chars,
+                    context_chars=self.settings.tutor.max_input_chars,
+                )
+
+            guarded = mode == "guide" and bool(self.teacher.course.exercises)
+            answer, notes = await self._cloud(plan, prompt_for, None if guarded else sink)
+            reasons = (*plan.reasons, *found, *notes)
+            if answer is None:
+                reply = Reply(
+                    APOLOGY,
+                    "cloud",
+                    "none",
+                    (*reasons, Reason(ReasonCode.CLOUD_FAILED)),
+                    outcome="failed",
+                )
+                if sink is not None:
+                    await sink.delta(APOLOGY)
+                return await self._finish(msg, plan.tier, started, reply, mode)
+            if guarded:
+                questions = [m.content for m in self.history.get(key) if m.role == "user"]
+                withheld = self._guard(key, [*questions, plan.question], answer, passages)
+                if withheld is not None:
+                    reasons = (*reasons, withheld)
+                if sink is not None:
+                    await sink.delta(answer.generation.text)
+            gen = answer.generation
+            cost = self.pricing.cost_usd(answer.model, gen.input_tokens, gen.output_tokens)
+            self.budgets.add(plan.tier, user_key(msg), cost)
+            self.history.add(key, plan.question, gen.text)
+            reply = Reply(
+                text=gen.text,
+                route="cloud",
+                model=answer.model,
+                reasons=reasons,
+                citations=_citations(passages),
+                usage=Usage(gen.input_tokens, gen.output_tokens, cost),
+                ttft_ms=gen.ttft_ms,
+            )
+            return await self._finish(msg, plan.tier, started, reply, mode)
 
     def forget_user(self, platform: str, workspace: str | None, user: str) -> int:
         """Clear every conversation of a learner in one workspace; returns how many."""
@@ -260,9 +515,18 @@ class Tutor:
         )
 
     async def _recall(
-        self, plan: RoutingPlan, msg: IncomingMessage, key: Hashable, sink: ReplySink | None
+        self,
+        plan: RoutingPlan,
+        msg: IncomingMessage,
+        key: Hashable,
+        sink: ReplySink | None,
+        mode: str,
     ) -> Reply | None:
-        """An answer that proved good to a question that means the same: no model call."""
+        """An answer that proved good to a question that means the same: no model call.
+
+        In guide mode a remembered answer that would give away an exercise is not reused
+        (it may have been given where the channel's mode was answer).
+        """
         if self.memory is None:
             return None
         try:
@@ -272,6 +536,9 @@ class Tutor:
             log.exception("course memory failed; the models answer instead")
             return None
         if found is None:
+            return None
+        if mode == "guide" and not self.teacher.check([plan.question], found.answer).allowed:
+            log.info("memory entry %s not reused: it would give away an exercise", found.entry_id)
             return None
         self.history.add(key, plan.question, found.answer)
         if sink is not None:
@@ -286,6 +553,16 @@ class Tutor:
             citations=found.citations,
             saved_usd=found.saved_usd,
         )
+
+    async def voted(self, correlation_id: str) -> None:
+        """Learners' votes on an answer changed: course memory reuses only answers that
+        proved good, so it takes them into account."""
+        if self.memory is None:
+            return
+        try:
+            await self.memory.voted(correlation_id)
+        except Exception:
+            log.exception("course memory could not take the vote on %s", correlation_id)
 
     async def _remember(
         self, plan: RoutingPlan, msg: IncomingMessage, reply: Reply, *, follow_up: bool
@@ -550,8 +827,10 @@ class Tutor:
         except Exception:
             log.exception("could not notify the moderators")
 
-    async def _finish(self, msg: IncomingMessage, tier: str, started: float, reply: Reply) -> Reply:
-        reply = _stamp(reply, msg, tier, started)
+    async def _finish(
+        self, msg: IncomingMessage, tier: str, started: float, reply: Reply, mode: str = ""
+    ) -> Reply:
+        reply = replace(_stamp(reply, msg, tier, started), mode=mode or self.settings.teaching.mode)
         self._last[(msg.platform, msg.workspace or "", msg.channel, msg.user)] = reply
         recorded = False
         if self.ledger is not None:
@@ -560,6 +839,12 @@ class Tutor:
                 recorded = True
             except Exception:
                 log.exception("[%s] could not record the interaction", msg.correlation_id)
+        cited = getattr(self.teaching, "cited", None)
+        if recorded and cited is not None and reply.citations:
+            try:  # the lessons asked about, for instructors
+                await cited(reply.correlation_id, msg.platform, msg.workspace, reply.citations)
+            except Exception:
+                log.exception("[%s] could not record the citations", msg.correlation_id)
         log.info(
             "%s on %s by %s (%s) in %.0f ms%s",
             reply.outcome,
@@ -580,6 +865,24 @@ class Tutor:
             },
         )
         return reply
+
+
+def _why_local(plan: RoutingPlan) -> str:
+    """Why a question cannot go to the detailed (cloud) model, in the learner's words."""
+    if plan.has(ReasonCode.LOCAL_ONLY) or plan.has(ReasonCode.LOCAL_ONLY_CHANNEL):
+        return (
+            "I can't ask the detailed model: privacy is on here, so your questions stay "
+            "on local models (`/tutor privacy off` changes that for you)."
+        )
+    if plan.has(ReasonCode.TIER_BUDGET) or plan.has(ReasonCode.LEARNER_BUDGET):
+        return (
+            "I can't ask the detailed model: this month's budget for it is used up. "
+            'You can ask a teaching assistant instead ("Ask a TA").'
+        )
+    return (
+        "I can't ask the detailed model: your tier has no detailed model. "
+        'You can ask a teaching assistant instead ("Ask a TA").'
+    )
 
 
 def _stamp(reply: Reply, msg: IncomingMessage, tier: str, started: float) -> Reply:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.config import DigestTarget, Period, Settings
 from bot.digests.chart import render_chart
 from bot.digests.compute import Digest, DigestBuilder, Scope
+from bot.digests.insights import Insights, compute_insights, render_insights
 from bot.digests.text import render_text
 from bot.digests.windows import Window, rolling_window
 from bot.events import Attachment, CommandRequest, CommandResult
@@ -35,6 +36,7 @@ class Digests:
         self.settings = settings
         self.zone = ZoneInfo(settings.digests.timezone)
         self.builder = DigestBuilder(settings, ledger)
+        self.ledger = ledger
         self.clock = clock
 
     async def build(self, window: Window, scope: Scope | None = None) -> Digest:
@@ -49,6 +51,9 @@ class Digests:
     ) -> tuple[str, tuple[Attachment, ...]]:
         """The digest's text and, when there is something to draw, its PNG chart."""
         text = render_text(digest)
+        if digest.total[0].questions:
+            found = await self.insights_for(digest.window, digest.scope)
+            text = f"{text}\n\n{render_insights(found)}"
         if not chart or digest.total[0].questions == 0:
             return text, ()
         png = await asyncio.to_thread(render_chart, digest)
@@ -67,3 +72,21 @@ class Digests:
         digest = await self.on_demand(period, scope)  # type: ignore[arg-type]
         text, attachments = await self.message(digest)
         return CommandResult(text, attachments=attachments)
+
+    async def insights_for(self, window: Window, scope: Scope | None = None) -> Insights:
+        """Instructor insight over one window (what was asked, gaps, votes, hand-offs)."""
+        return await compute_insights(
+            self.settings, self.ledger, window.start_ts, window.end_ts, scope
+        )
+
+    async def insights(self, period: Period, scope: Scope | None = None) -> Insights:
+        """Instructor insight over the span up to now."""
+        return await self.insights_for(rolling_window(period, self.clock(), self.zone), scope)
+
+    async def insights_command(self, req: CommandRequest, period: str) -> CommandResult:
+        """``/tutor insights``: the caller's workspace, for moderators, seen by them only."""
+        if period not in get_args(Period):
+            return CommandResult(f"Unknown period {period!r}.", ok=False)
+        window = rolling_window(period, self.clock(), self.zone)  # type: ignore[arg-type]
+        found = await self.insights_for(window, Scope(req.platform, req.workspace))
+        return CommandResult(f"Insights, {window.label}\n{render_insights(found)}")

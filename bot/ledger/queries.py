@@ -8,6 +8,7 @@ the raw rows, except to count distinct learners.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
@@ -23,6 +24,10 @@ class Reader(Protocol):
 
 class Writer(Protocol):
     async def write(self, *statements: tuple[str, Sequence[Any]]) -> list[int]: ...
+
+
+class ReadWriter(Reader, Writer, Protocol):
+    pass
 
 
 class Inserter(Protocol):
@@ -382,16 +387,27 @@ async def pin_memory(ledger: Writer, entry_id: int) -> bool:
     return count == 1
 
 
-async def vote_memory(ledger: Writer, correlation_id: str, up: int, down: int) -> int:
-    """Add learners' votes to the entry made from an interaction; how many entries."""
+async def sync_memory_votes(ledger: ReadWriter, correlation_id: str) -> tuple[int, int] | None:
+    """Copy the learners' votes (table ``feedback``: one per learner, the latest wins) on an
+    interaction to the entry made from it; its (up, down), or None when there is none."""
     (count,) = await ledger.write(
         (
-            "UPDATE memory_entries SET votes_up = votes_up + ?, votes_down = votes_down + ?"
+            "UPDATE memory_entries SET"
+            " votes_up = (SELECT count(*) FROM feedback AS f"
+            "  WHERE f.correlation_id = memory_entries.correlation_id AND f.vote = 'up'),"
+            " votes_down = (SELECT count(*) FROM feedback AS f"
+            "  WHERE f.correlation_id = memory_entries.correlation_id AND f.vote = 'down')"
             " WHERE correlation_id = ? AND correlation_id != ''",
-            (up, down, correlation_id),
+            (correlation_id,),
         )
     )
-    return count
+    if not count:
+        return None
+    rows = await ledger.query(
+        "SELECT votes_up, votes_down FROM memory_entries WHERE correlation_id = ? LIMIT 1",
+        (correlation_id,),
+    )
+    return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
 
 # --- router learning -------------------------------------------------------------------------
@@ -446,3 +462,315 @@ async def latest_learning(ledger: Reader, start_ts: float, end_ts: float) -> Lea
         (start_ts, end_ts),
     )
     return Learning(*rows[0][:7], bool(rows[0][7])) if rows else None
+
+
+# --- teaching ------------------------------------------------------------------------------
+
+
+async def channel_teaching(ledger: Reader) -> list[tuple[str, str, str, str | None, int | None]]:
+    """(platform, workspace, channel, mode, off_topic) of every channel a moderator set."""
+    rows = await ledger.query(
+        "SELECT platform, workspace, channel, mode, off_topic FROM channel_teaching"
+    )
+    return [(p, w, c, m, o) for p, w, c, m, o in rows]
+
+
+async def set_channel_mode(
+    ledger: Writer, platform: str, workspace: str, channel: str, mode: str, at: float
+) -> None:
+    await ledger.write(
+        (
+            "INSERT INTO channel_teaching (platform, workspace, channel, mode, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, workspace, channel)"
+            " DO UPDATE SET mode = excluded.mode, updated_at = excluded.updated_at",
+            (platform, workspace, channel, mode, at),
+        )
+    )
+
+
+async def set_channel_off_topic(
+    ledger: Writer, platform: str, workspace: str, channel: str, on: bool, at: float
+) -> None:
+    await ledger.write(
+        (
+            "INSERT INTO channel_teaching (platform, workspace, channel, off_topic, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, workspace, channel)"
+            " DO UPDATE SET off_topic = excluded.off_topic, updated_at = excluded.updated_at",
+            (platform, workspace, channel, int(on), at),
+        )
+    )
+
+
+async def hint_state(ledger: Reader, conversation: str) -> tuple[int, str]:
+    """(level, topic) of a conversation's hint ladder; (0, "") when it has none."""
+    rows = await ledger.query(
+        "SELECT level, topic FROM hint_levels WHERE conversation = ?", (conversation,)
+    )
+    return (int(rows[0][0]), str(rows[0][1])) if rows else (0, "")
+
+
+async def set_hint_state(
+    ledger: Writer, conversation: str, level: int, topic: str, at: float
+) -> None:
+    await ledger.write(
+        (
+            "INSERT INTO hint_levels VALUES (?, ?, ?, ?) ON CONFLICT (conversation)"
+            " DO UPDATE SET level = excluded.level, topic = excluded.topic,"
+            " updated_at = excluded.updated_at",
+            (conversation, level, topic, at),
+        )
+    )
+
+
+async def record_vote(
+    ledger: Writer,
+    correlation_id: str,
+    platform: str,
+    workspace: str,
+    user: str,
+    vote: str,
+    at: float,
+) -> None:
+    """One vote per learner per answer: a later vote replaces the earlier one."""
+    await ledger.write(
+        (
+            "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (correlation_id, platform, workspace, user)"
+            " DO UPDATE SET vote = excluded.vote, at = excluded.at",
+            (correlation_id, platform, workspace, user, vote, at),
+        )
+    )
+
+
+class Vote(NamedTuple):
+    correlation_id: str
+    user: str
+    vote: str
+    at: float
+
+
+async def votes(ledger: Reader, correlation_id: str) -> list[Vote]:
+    """The votes on one answer."""
+    rows = await ledger.query(
+        "SELECT correlation_id, user, vote, at FROM feedback WHERE correlation_id = ? ORDER BY at",
+        (correlation_id,),
+    )
+    return [Vote(*row) for row in rows]
+
+
+async def record_handoff(
+    ledger: Writer,
+    at: float,
+    platform: str,
+    workspace: str,
+    channel: str,
+    conversation: str,
+    user: str,
+    correlation_id: str | None,
+    note: str | None,
+) -> None:
+    await ledger.write(
+        (
+            "INSERT INTO handoffs (at, platform, workspace, channel, conversation, user,"
+            " correlation_id, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (at, platform, workspace, channel, conversation, user, correlation_id, note),
+        )
+    )
+
+
+async def handoffs_since(
+    ledger: Reader, platform: str, workspace: str, user: str, since: float
+) -> int:
+    """How many hand-offs a learner asked for since ``since`` (for the rate limit)."""
+    ((count,),) = await ledger.query(
+        "SELECT count(*) FROM handoffs WHERE platform = ? AND workspace = ? AND user = ?"
+        " AND at >= ?",
+        (platform, workspace, user, since),
+    )
+    return int(count)
+
+
+async def staff_replied(
+    ledger: Writer, platform: str, workspace: str, conversation: str, at: float
+) -> int:
+    """Mark a conversation's open hand-offs answered by staff at ``at``; how many."""
+    (count,) = await ledger.write(
+        (
+            "UPDATE handoffs SET answered_at = ? WHERE platform = ? AND workspace = ?"
+            " AND conversation = ? AND answered_at IS NULL AND at <= ?",
+            (at, platform, workspace, conversation, at),
+        )
+    )
+    return count
+
+
+async def record_citations(
+    ledger: Writer,
+    correlation_id: str,
+    at: float,
+    platform: str,
+    workspace: str,
+    cited: Sequence[tuple[str, str]],
+) -> None:
+    """The lessons (source, title) one answer cited."""
+    await ledger.write(
+        *(
+            (
+                "INSERT INTO answer_citations VALUES (?, ?, ?, ?, ?, ?)",
+                (correlation_id, at, platform, workspace, source, title),
+            )
+            for source, title in cited
+        )
+    )
+
+
+async def question_of(
+    ledger: Reader, correlation_id: str
+) -> tuple[str, str, str, str, str, str] | None:
+    """(platform, workspace, channel, user, tier, text) of an answered message, if kept."""
+    rows = await ledger.query(
+        "SELECT platform, workspace, channel, user, tier, text FROM interactions"
+        " WHERE correlation_id = ? AND text IS NOT NULL ORDER BY id LIMIT 1",
+        (correlation_id,),
+    )
+    return tuple(rows[0]) if rows else None  # type: ignore[return-value]
+
+
+# --- instructor insight ----------------------------------------------------------------------
+
+
+class LessonCount(NamedTuple):
+    source: str
+    title: str
+    answers: int
+
+
+class Gap(NamedTuple):
+    text: str
+    at: float
+
+
+class DownVoted(NamedTuple):
+    correlation_id: str
+    route: str
+    model: str
+    text: str | None  # the learner's question, while kept
+    down: int
+    up: int
+
+
+class RouteVotes(NamedTuple):
+    route: str
+    up: int
+    down: int
+
+
+class HandoffFigures(NamedTuple):
+    asked: int
+    answered: int
+    waits_s: tuple[float, ...]  # each answered hand-off's wait, ascending
+
+
+def _scope_where(scope: Scope | None, prefix: str = "") -> tuple[str, list[Any]]:
+    return _scoped(scope, prefix)
+
+
+async def lessons_asked(
+    ledger: Reader, start: float, end: float, scope: Scope | None = None, limit: int = 5
+) -> list[LessonCount]:
+    """The lessons answers cited most in [start, end): what learners asked about."""
+    where, params = _scope_where(scope)
+    rows = await ledger.query(
+        "SELECT source, min(title), count(DISTINCT correlation_id) FROM answer_citations"
+        f" WHERE at >= ? AND at < ?{where} GROUP BY source ORDER BY 3 DESC, 1 LIMIT ?",
+        [start, end, *params, limit],
+    )
+    return [LessonCount(*row) for row in rows]
+
+
+async def content_gaps(
+    ledger: Reader, start: float, end: float, scope: Scope | None = None, limit: int = 5
+) -> tuple[int, list[Gap]]:
+    """Questions in [start, end) for which no course material was found: how many, and
+    the latest few whose text is still kept."""
+    where, params = _scope_where(scope)
+    gap = (
+        "(reason_codes LIKE '%\"retrieval-none\"%' OR reason_codes LIKE '%\"no-material\"%')"
+        " AND reason_codes NOT LIKE '%\"off-topic\"%'"
+    )
+    ((count,),) = await ledger.query(
+        f"SELECT count(*) FROM interactions WHERE at >= ? AND at < ? AND {gap}{where}",
+        [start, end, *params],
+    )
+    rows = await ledger.query(
+        f"SELECT text, at FROM interactions WHERE at >= ? AND at < ? AND {gap}{where}"
+        " AND text IS NOT NULL ORDER BY at DESC LIMIT ?",
+        [start, end, *params, limit],
+    )
+    return int(count), [Gap(*row) for row in rows]
+
+
+async def most_down_voted(
+    ledger: Reader, start: float, end: float, scope: Scope | None = None, limit: int = 5
+) -> list[DownVoted]:
+    """The answers voted down most by learners in [start, end)."""
+    where, params = _scope_where(scope, "f.")
+    rows = await ledger.query(
+        "SELECT f.correlation_id, coalesce(i.route, '?'), coalesce(i.model, '?'), i.text,"
+        " sum(f.vote = 'down'), sum(f.vote = 'up')"
+        " FROM feedback AS f LEFT JOIN interactions AS i ON i.correlation_id = f.correlation_id"
+        f" WHERE f.at >= ? AND f.at < ?{where} GROUP BY f.correlation_id"
+        " HAVING sum(f.vote = 'down') > 0 ORDER BY 5 DESC, 6, 1 LIMIT ?",
+        [start, end, *params, limit],
+    )
+    return [DownVoted(*row) for row in rows]
+
+
+async def votes_by_route(
+    ledger: Reader, start: float, end: float, scope: Scope | None = None
+) -> list[RouteVotes]:
+    """Up and down votes cast in [start, end), per route of the answer voted on."""
+    where, params = _scope_where(scope, "f.")
+    rows = await ledger.query(
+        "SELECT coalesce(i.route, 'unknown'), sum(f.vote = 'up'), sum(f.vote = 'down')"
+        " FROM feedback AS f LEFT JOIN interactions AS i ON i.correlation_id = f.correlation_id"
+        f" WHERE f.at >= ? AND f.at < ?{where} GROUP BY 1 ORDER BY 1",
+        [start, end, *params],
+    )
+    return [RouteVotes(*row) for row in rows]
+
+
+async def handoff_figures(
+    ledger: Reader, start: float, end: float, scope: Scope | None = None
+) -> HandoffFigures:
+    """Hand-offs asked for in [start, end), how many staff answered, and their waits."""
+    where, params = _scope_where(scope)
+    rows = await ledger.query(
+        f"SELECT answered_at - at FROM handoffs WHERE at >= ? AND at < ?{where}",
+        [start, end, *params],
+    )
+    waits = sorted(float(w) for (w,) in rows if w is not None)
+    return HandoffFigures(len(rows), len(waits), tuple(waits))
+
+
+async def forget_teaching(ledger: Writer, platform: str, workspace: str, user: str) -> None:
+    """Delete a learner's votes and hand-offs (their hint levels go with their conversations)."""
+    key = (platform, workspace, user)
+    where = "WHERE platform = ? AND workspace = ? AND user = ?"
+    await ledger.write(
+        (f"DELETE FROM feedback {where}", key),
+        (f"DELETE FROM handoffs {where}", key),
+        (
+            "DELETE FROM hint_levels WHERE conversation LIKE ? ESCAPE '\\'",
+            (_hint_pattern(*key),),
+        ),
+    )
+
+
+def _hint_pattern(platform: str, workspace: str, user: str) -> str:
+    """The hint_levels keys of one learner: JSON lists that start and end with them."""
+    escaped = [
+        json.dumps(part)[1:-1].replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+        for part in (platform, workspace, user)
+    ]
+    return f'["{escaped[0]}", "{escaped[1]}", %, "{escaped[2]}"]'

@@ -349,7 +349,65 @@ _MEMORY = [
     )""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _MEMORY]
+# v7: teaching.
+_TEACHING = [
+    # Teaching: a moderator's mode and off-topic switch per channel, hint levels per
+    # conversation, learners' votes on answers, hand-offs to staff, and the lessons each
+    # answer cited (what instructors see learners ask about). IF NOT EXISTS: a database
+    # set back to an older version by hand keeps its newer tables.
+    """CREATE TABLE IF NOT EXISTS channel_teaching (
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        mode TEXT,                     -- guide | answer; NULL: the configured default
+        off_topic INTEGER,             -- 1 redirect, 0 answer; NULL: the configured default
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (platform, workspace, channel)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS hint_levels (
+        conversation TEXT PRIMARY KEY, -- JSON list: platform, workspace, channel, thread, user
+        level INTEGER NOT NULL,
+        topic TEXT NOT NULL,           -- an exercise key (lesson.md#3) or the question
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS feedback (
+        correlation_id TEXT NOT NULL,  -- the interaction voted on
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        user TEXT NOT NULL,
+        vote TEXT NOT NULL CHECK (vote IN ('up', 'down')),
+        at REAL NOT NULL,              -- the latest vote's time: the latest wins
+        PRIMARY KEY (correlation_id, platform, workspace, user)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS feedback_at ON feedback(at)",
+    """CREATE TABLE IF NOT EXISTS handoffs (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        conversation TEXT NOT NULL,
+        user TEXT NOT NULL,
+        correlation_id TEXT,           -- the answer handed on, when there was one
+        note TEXT,
+        answered_at REAL               -- when staff first replied in the conversation
+    )""",
+    "CREATE INDEX IF NOT EXISTS handoffs_at ON handoffs(at)",
+    "CREATE INDEX IF NOT EXISTS handoffs_open"
+    " ON handoffs(platform, workspace, conversation, answered_at)",
+    """CREATE TABLE IF NOT EXISTS answer_citations (
+        correlation_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        source TEXT NOT NULL,
+        title TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS answer_citations_at ON answer_citations(at)",
+    "CREATE INDEX IF NOT EXISTS interactions_correlation ON interactions(correlation_id)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _MEMORY, _TEACHING]
 LATEST = len(MIGRATIONS)
 
 # Recomputes every rollup from the raw rows (after a bulk load that bypassed the trigger).

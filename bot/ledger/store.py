@@ -372,6 +372,7 @@ class Ledger:
                 (platform, user),
             ),
         )
+        await queries.forget_teaching(self, *key)  # votes, hand-offs, hint levels
         await self.preferences.forget_cached(platform, workspace, user)
         log.info("forgot %s/%s/%s: %d interactions", platform, workspace or "-", user, counts[0])
         return counts[0]

@@ -276,16 +276,16 @@ class CourseMemory:
         await self._retire(entry, why)
         return True
 
-    async def vote(self, correlation_id: str, up: int = 0, down: int = 0) -> None:
-        """Learners' votes on the answer an entry was made from (wired by the feedback)."""
-        if not correlation_id or not await queries.vote_memory(
-            self.store, correlation_id, up, down
-        ):
+    async def voted(self, correlation_id: str) -> None:
+        """Learners voted on an answer: its entry takes the recorded votes (latest wins)."""
+        if not correlation_id or self._unavailable:
+            return
+        counts = await queries.sync_memory_votes(self.store, correlation_id)
+        if counts is None:
             return
         for entry in self._entries.values():
             if entry.correlation_id == correlation_id:
-                entry.votes_up += up
-                entry.votes_down += down
+                entry.votes_up, entry.votes_down = counts
 
     # --- internals --------------------------------------------------------------------------
 

@@ -736,7 +736,10 @@ async def test_commands_register_themselves_and_a_restart_does_not_redo_it(serve
     (tutor,) = server.synced["global"]  # a new install: /tutor with no config edit
     assert tutor["name"] == "tutor"
     names = {option["name"] for option in tutor["options"]}
-    assert names == {"ask", "forget", "privacy", "why", "model", "tier", "cost", "reindex", "faq"}
+    assert names == {
+        *("ask", "forget", "privacy", "why", "model", "tier", "cost", "reindex", "faq"),
+        *("hint", "human", "mode", "offtopic", "insights"),
+    }
     assert len(command_calls(server, "GET")) == len(command_calls(server, "PUT")) == 1
 
     async with running(server, core.handle, core.commands):  # the same commands again
@@ -767,7 +770,10 @@ async def test_commands_are_synced_to_a_test_guild_when_asked(server, settings):
     (tutor,) = server.synced[guild]
     assert tutor["name"] == "tutor"
     names = {option["name"] for option in tutor["options"]}
-    assert names == {"ask", "forget", "privacy", "why", "model", "tier", "cost", "reindex", "faq"}
+    assert names == {
+        *("ask", "forget", "privacy", "why", "model", "tier", "cost", "reindex", "faq"),
+        *("hint", "human", "mode", "offtopic", "insights"),
+    }
     assert "global" not in server.synced
     puts = command_calls(server, "PUT")
     assert len(puts) == 1 and puts[0].path.endswith(f"/guilds/{guild}/commands")

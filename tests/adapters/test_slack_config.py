@@ -100,4 +100,5 @@ async def test_the_adapter_botapp_builds_answers_through_the_real_core(tmp_path)
                 await adapter.stop()
         [answer] = slack.thread("C0COURSE", ts)
         assert answer.text == "Lists keep order."
+        assert answer.blocks[-1]["type"] == "context_actions"  # [teaching] feedback
         assert app.tutor.last_reply("slack", "T0TEST", "C0COURSE", "U0LEARNER").model == "local"

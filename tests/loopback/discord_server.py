@@ -382,6 +382,67 @@ class DiscordServer:
         await self.dispatch("INTERACTION_CREATE", interaction)
         return token
 
+    async def press(
+        self,
+        message: dict[str, Any] | int,
+        custom_id: str,
+        *,
+        user: dict[str, Any],
+        roles: Iterable[str] = (),
+    ) -> str:
+        """A learner presses the button ``custom_id`` under a message (a component
+        interaction). Returns the interaction token, the key to its responses."""
+        stored = self.messages[int(message["id"] if isinstance(message, dict) else message)]
+        channel = self.channels[int(stored["channel_id"])]
+        token = secrets.token_urlsafe(24)
+        interaction = {
+            "id": str(self._snowflake()),
+            "application_id": str(self.app_id),
+            "type": 3,
+            "token": token,
+            "version": 1,
+            "guild_id": str(self.guild_id),
+            "channel_id": channel["id"],
+            "channel": channel,
+            "member": {
+                "user": user,
+                "roles": list(roles),
+                "permissions": "0",
+                "joined_at": _now(),
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+            },
+            "message": stored,
+            "data": {"custom_id": custom_id, "component_type": 2},
+            "app_permissions": "2248473465835073",
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+            "attachment_size_limit": 10 * 1024**2,
+        }
+        self._interactions[token] = {"id": interaction["id"], "channel": channel, "original": None}
+        await self.dispatch("INTERACTION_CREATE", interaction)
+        return token
+
+    def response_message(self, token: str) -> int:
+        """The id of an interaction's response message (where its buttons are)."""
+        original = self._interaction(token)["original"]
+        assert original is not None, "the interaction has no response message"
+        return int(original)
+
+    def buttons(self, message: dict[str, Any] | int) -> list[str]:
+        """The custom ids of the buttons under a message, as the bot last sent them."""
+        stored = self.messages[int(message["id"] if isinstance(message, dict) else message)]
+        return [
+            button["custom_id"]
+            for row in stored.get("components") or []
+            for button in row.get("components", [])
+            if "custom_id" in button
+        ]
+
     async def connected(self, *, within: float = PATIENCE_S) -> None:
         """Wait until a client has identified (it gets events from then on)."""
         async with asyncio.timeout(within), self._changed:
@@ -617,6 +678,7 @@ class DiscordServer:
             body.get("content", ""),
             reply_to=reply_to if reply_to in self.messages else None,
             attachments=self._attachments(request[CALL].files),
+            extra={"components": body.get("components") or []},
         )
         await self.dispatch("MESSAGE_CREATE", message)
         return _json(message)
@@ -644,6 +706,8 @@ class DiscordServer:
             message["content"] = body["content"] or ""
         if "attachments" in body:
             message["attachments"] = self._attachments(request[CALL].files)
+        if "components" in body:
+            message["components"] = body["components"] or []
         if (
             not message["content"]
             and not message["attachments"]
@@ -735,6 +799,7 @@ class DiscordServer:
                     "webhook_id": str(self.app_id),
                     "application_id": str(self.app_id),
                     "flags": (EPHEMERAL if ephemeral else 0) | (128 if kind == 5 else 0),
+                    "components": data.get("components") or [],
                 },
             )
             state["original"] = int(message["id"])
@@ -775,7 +840,11 @@ class DiscordServer:
             self.bot,
             body.get("content", ""),
             attachments=self._attachments(request[CALL].files),
-            extra={"webhook_id": str(self.app_id), "flags": body.get("flags", 0)},
+            extra={
+                "webhook_id": str(self.app_id),
+                "flags": body.get("flags", 0),
+                "components": body.get("components") or [],
+            },
         )
         return _json(message)
 

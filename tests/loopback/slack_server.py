@@ -81,6 +81,7 @@ class SlackServer:
         self.calls: list[Call] = []
         self.messages: dict[str, Message] = {}
         self.users: dict[str, dict[str, Any]] = {}
+        self.usergroups: dict[str, list[str]] = {}  # user group id -> member ids
         self.responses: list[dict[str, Any]] = []  # posted to response_url
         self.uploads: dict[str, bytes] = {}
         self.acks: list[Ack] = []
@@ -313,6 +314,7 @@ class SlackServer:
         if error:
             return _error(error)
         message = Message(args["channel"], self._next_ts(), text, args.get("thread_ts") or None)
+        message.blocks = list(args.get("blocks") or [])
         self.messages[message.ts] = message
         return _ok(channel=message.channel, ts=message.ts, message={"text": text, "ts": message.ts})
 
@@ -374,6 +376,10 @@ class SlackServer:
         message.streaming = False
         message.blocks = list(args.get("blocks") or [])
         return _ok(channel=message.channel, ts=message.ts)
+
+    def _m_usergroups_users_list(self, args: dict[str, Any]) -> web.Response:
+        group = self.usergroups.get(args.get("usergroup", ""))
+        return _ok(users=group) if group is not None else _error("no_such_subteam")
 
     def _m_users_info(self, args: dict[str, Any]) -> web.Response:
         user = self.users.get(args.get("user", ""))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bot.core.commands import Commands
 from bot.core.tutor import Tutor
-from bot.events import IncomingMessage
+from bot.events import CommandRequest, IncomingMessage
 from bot.ledger.store import Ledger
+from bot.ledger.teaching import LedgerTeaching
 from bot.memory.memory import CourseMemory
 from bot.models.registry import ModelRegistry
 from bot.ports import Passage
@@ -67,10 +69,29 @@ class Bot:
             memory=self.memory,
             clock=clock,
         )
+        self.commands = Commands(
+            settings,
+            self.tutor,
+            self.tutor.registry,
+            self.tutor.preferences,
+            records=LedgerTeaching(ledger),
+        )
 
     async def ask(self, text: str, **kw) -> object:
         defaults = {"user": "u1", "channel": "c1", "platform": "discord", "workspace": "g1"}
         return await self.tutor.handle(IncomingMessage(text=text, **(defaults | kw)))
+
+    async def vote(self, correlation_id: str, vote: str, user: str = "u1") -> None:
+        """A learner's vote, as a feedback button sends it (the latest one wins)."""
+        request = CommandRequest(
+            name="feedback",
+            platform="discord",
+            workspace="g1",
+            channel="c1",
+            user=user,
+            args={"vote": vote, "answer": correlation_id},
+        )
+        assert (await self.commands(request)).ok
 
     def calls(self) -> int:
         return sum(len(m.calls) for m in self.models.values())
@@ -119,9 +140,9 @@ async def test_local_answers_wait_for_a_vote_and_a_down_vote_stops_a_cloud_one(b
     local = await bot.ask(QUESTION)
     assert local.route == "local"
     assert (await bot.ask(PARAPHRASE)).route == "local"  # not proved good yet
-    await bot.memory.vote(local.correlation_id, up=1)
+    await bot.vote(local.correlation_id, "up")
     assert (await bot.ask(PARAPHRASE)).route == "memory"
-    await bot.memory.vote(local.correlation_id, down=1)
+    await bot.vote(local.correlation_id, "down")  # the same learner changes their mind
     assert (await bot.ask(PARAPHRASE)).route == "local"
 
 

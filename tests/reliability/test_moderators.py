@@ -22,6 +22,9 @@ def discord_attempts(discord: DiscordServer, victim: dict[str, Any]) -> dict[str
         "tier.set": (["tier", "set"], {"learner": victim, "tier": "free"}),
         "cost": (["cost"], {"period": "month"}),
         "reindex": (["reindex"], {}),
+        "mode": (["mode"], {"mode": "answer"}),
+        "offtopic": (["offtopic"], {"mode": "off"}),
+        "insights": (["insights"], {"period": "week"}),
     }
 
 
@@ -32,6 +35,9 @@ SLACK_ATTEMPTS = {
     "tier.set": "tier set <@U0VICTIM|victim> free",
     "cost": "cost month",
     "reindex": "reindex",
+    "mode": "mode answer",
+    "offtopic": "offtopic off",
+    "insights": "insights week",
 }
 
 
