@@ -8,15 +8,19 @@ Channel settings are read on every message, so they are served from memory after
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bot.events import Citation
 from bot.ledger import queries
+from bot.ledger.store import LedgerError
 
 if TYPE_CHECKING:
     from bot.ledger.store import Ledger
+
+log = logging.getLogger(__name__)
 
 ID_CHARS = 200
 NOTE_CHARS = 1000
@@ -31,10 +35,14 @@ class LedgerTeaching:
         self._channels: dict[tuple[str, str, str], tuple[str | None, bool | None]] = {}
 
     async def load(self) -> LedgerTeaching:
+        """Read the channels' settings; with a ledger that cannot be read, the defaults."""
+        try:
+            rows = await queries.channel_teaching(self._ledger)
+        except LedgerError as exc:  # answering goes on (see Ledger.degrade)
+            log.warning("channel teaching settings unavailable, using the defaults: %s", exc)
+            rows = []
         channels = {}
-        for platform, workspace, channel, mode, off_topic in await queries.channel_teaching(
-            self._ledger
-        ):
+        for platform, workspace, channel, mode, off_topic in rows:
             channels[(platform, workspace, channel)] = (
                 mode,
                 None if off_topic is None else bool(off_topic),
