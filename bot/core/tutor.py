@@ -38,6 +38,7 @@ from bot.core.teaching import (
 from bot.events import (
     ChatMessage,
     Citation,
+    ContextLine,
     IncomingMessage,
     Outcome,
     Reason,
@@ -219,17 +220,7 @@ class Tutor:
             )
         )
 
-        def prompt_for(model: str) -> list[ChatMessage]:
-            return fit_prompt(
-                self.settings.tutor.system_prompt,
-                history,
-                plan.question,
-                passages,
-                msg.context,
-                budget_chars=self.settings.models[model].context_chars,
-                context_chars=self.settings.tutor.max_input_chars,
-            )
-
+        prompt_for = self._prompter(history, plan.question, passages, msg.context)
         answer, notes = await self._answer(plan, prompt_for, passages, None if hold else sink)
         if answer is not None and hold:
             answer.held = True
@@ -427,17 +418,7 @@ class Tutor:
             if len(past) >= 2 and past[-2].content == plan.question:
                 past = past[:-2]  # the local answer being replaced is not context for it
 
-            def prompt_for(model: str) -> list[ChatMessage]:
-                return fit_prompt(
-                    self.settings.tutor.system_prompt,
-                    past,
-                    plan.question,
-                    passages,
-                    msg.context,
-                    budget_chars=self.settings.models[model].context_chars,
-                    context_chars=self.settings.tutor.max_input_chars,
-                )
-
+            prompt_for = self._prompter(past, plan.question, passages, msg.context)
             guarded = mode == "guide" and bool(self.teacher.course.exercises)
             answer, notes = await self._cloud(plan, prompt_for, None if guarded else sink)
             reasons = (*plan.reasons, *found, *notes)
@@ -610,6 +591,28 @@ class Tutor:
         """A local-only question must not reach a cloud embeddings API either."""
         private = plan.has(ReasonCode.LOCAL_ONLY) or plan.has(ReasonCode.LOCAL_ONLY_CHANNEL)
         return private and self.settings.knowledge.embedder == "openai"
+
+    def _prompter(
+        self,
+        history: Sequence[ChatMessage],
+        question: str,
+        passages: Sequence[Passage],
+        context: Sequence[ContextLine],
+    ) -> PromptFor:
+        """The prompt for each model, sized to its ``context_chars``."""
+
+        def prompt_for(model: str) -> list[ChatMessage]:
+            return fit_prompt(
+                self.settings.tutor.system_prompt,
+                history,
+                question,
+                passages,
+                context,
+                budget_chars=self.settings.models[model].context_chars,
+                context_chars=self.settings.tutor.max_input_chars,
+            )
+
+        return prompt_for
 
     async def _retrieve(self, question: str) -> tuple[list[Passage], tuple[Reason, ...]]:
         if self.retriever is None:
