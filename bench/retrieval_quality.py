@@ -137,7 +137,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"{course}: {lessons} lessons, {chunks} chunks", file=sys.stderr)
         for split in splits:
             questions = question_set(course, split)
-            await retriever.calibrate()
+            print(f"{course} {split}: {await retriever.calibrate()}", file=sys.stderr)
             chosen = variants(base) if args.variants else [("configured", base)]
             for label, options in chosen:
                 retriever.options = options

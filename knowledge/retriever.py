@@ -109,13 +109,22 @@ class CourseRetriever:
         """What is embedded for ``query`` (short questions are rewritten)."""
         return rewrite_query(query) if self.options.rewrite_short else query
 
-    async def calibrate(self) -> Calibration:
-        """This index's relevance floor, computed once per version of the index."""
+    async def calibrate(self) -> Calibration | None:
+        """This index's relevance floor and title cards, measured once per version of the
+        index. None when they cannot be measured now (search then uses the fixed
+        ``relevance_threshold`` and tries again on the next question)."""
         async with self._calibrating:
             stamp = await asyncio.to_thread(self.index.store.get_meta, "stamp")
             if self.calibration is None or self.calibration.stamp != stamp:
-                self.calibration = await calibrate_index(self.index, self.embedder, stamp)
-                log.info("course index %r: %s", self.index.name, self.calibration)
+                try:
+                    calibration = await calibrate_index(self.index, self.embedder, stamp)
+                except Exception as exc:  # e.g. an embedding server that is down
+                    log.warning("cannot calibrate the course index: %s: %s",
+                                type(exc).__name__, exc)  # fmt: skip
+                    self.calibration = None
+                    return None
+                self.calibration = calibration
+                log.info("course index %r: %s", self.index.name, calibration)
             return self.calibration
 
     @property
@@ -161,29 +170,35 @@ class CourseRetriever:
         options = self.options
         n = max(MIN_CANDIDATES, 8 * k)
         dense = self.index.dense(vector, n)
-        hits = {hit.chunk_id: hit for hit in dense}
+        # The dense candidates are the most similar chunks of all: the best is among them.
+        best_similarity = max((hit.similarity for hit in dense), default=-1.0)
+        if not dense or best_similarity < self.floor:
+            return []  # nothing in the course is about this
         terms = query_terms(self.embedding_text(query))
         weight = options.keyword_weight
         keyword = self.index.store.keyword_search(terms, n) if weight > 0 and terms else []
-        missing = [chunk_id for chunk_id in keyword if chunk_id not in hits]
-        hits.update((hit.chunk_id, hit) for hit in self.index.fetch(missing, vector))
-        if not hits:
-            return []
-        best_similarity = max(hit.similarity for hit in hits.values())
-        if best_similarity < self.floor:
-            return []  # nothing in the course is about this
         if not options.distinct_sources:
-            return self._chunks(dense, keyword, hits, best_similarity, k)
+            return self._chunks(dense, keyword, vector, best_similarity, k)
         docs: dict[str, _Doc] = {}
         for rank, hit in enumerate(self._dense_sources(dense, vector), 1):
             docs[_source(hit)] = _Doc(hit, dense_rank=rank)
-        for rank, chunk_id in enumerate(_first_per_source(keyword, hits), 1):
-            hit = hits[chunk_id]
-            doc = docs.setdefault(_source(hit), _Doc(hit))
-            doc.keyword_rank = rank
-            if hit.similarity > doc.hit.similarity:
-                doc.hit = hit
-        return self._ranked(list(docs.values()), best_similarity, k)
+        others: dict[str, tuple[str, int]] = {}  # source: (its best keyword chunk, rank)
+        for rank, (chunk_id, source) in enumerate(_first_per_source(keyword), 1):
+            if source in docs:
+                docs[source].keyword_rank = rank
+            else:
+                others[source] = (chunk_id, rank)
+        ranked = self._ranked(list(docs.values()), best_similarity, k)
+        if others:
+            # A source only keyword search found needs its chunk's similarity (for the cut),
+            # fetched only when it could still make the list.
+            best_other = weight / (options.rrf_k + min(r for _, r in others.values()))
+            if len(ranked) < k or ranked[-1][0] < best_other / self._top_score:
+                fetched = self.index.fetch([chunk_id for chunk_id, _ in others.values()], vector)
+                ranks = {chunk_id: rank for chunk_id, rank in others.values()}
+                extra = [_Doc(hit, keyword_rank=ranks[hit.chunk_id]) for hit in fetched]
+                ranked = self._ranked([*docs.values(), *extra], best_similarity, k)
+        return [_passage(doc, score) for score, doc in ranked]
 
     def _dense_sources(self, dense: list[Hit], vector: Sequence[float]) -> list[Hit]:
         """Each source's best chunk, ranked by its similarity plus a share of the
@@ -200,20 +215,33 @@ class CourseRetriever:
     def _chunks(
         self,
         dense: list[Hit],
-        keyword: list[str],
-        hits: dict[str, Hit],
+        keyword: list[tuple[str, str]],
+        vector: Sequence[float],
         best_similarity: float,
         k: int,
     ) -> list[Passage]:
         """The same fusion over chunks (sources may repeat): for comparison in benches."""
         docs = {hit.chunk_id: _Doc(hit, dense_rank=rank) for rank, hit in enumerate(dense, 1)}
-        for rank, chunk_id in enumerate(keyword, 1):
-            docs.setdefault(chunk_id, _Doc(hits[chunk_id])).keyword_rank = rank
-        return self._ranked(list(docs.values()), best_similarity, k)
+        missing = [chunk_id for chunk_id, _ in keyword if chunk_id not in docs]
+        fetched = {hit.chunk_id: hit for hit in self.index.fetch(missing, vector)}
+        for rank, (chunk_id, _) in enumerate(keyword, 1):
+            if chunk_id in docs:
+                docs[chunk_id].keyword_rank = rank
+            elif chunk_id in fetched:
+                docs[chunk_id] = _Doc(fetched[chunk_id], keyword_rank=rank)
+        ranked = self._ranked(list(docs.values()), best_similarity, k)
+        return [_passage(doc, score) for score, doc in ranked]
 
-    def _ranked(self, docs: list[_Doc], best_similarity: float, k: int) -> list[Passage]:
+    @property
+    def _top_score(self) -> float:
+        """The fused score of a source first in both rankings (scores are scaled by it)."""
+        return (1.0 + self.options.keyword_weight) / (self.options.rrf_k + 1)
+
+    def _ranked(
+        self, docs: list[_Doc], best_similarity: float, k: int
+    ) -> list[tuple[float, _Doc]]:
+        """The best ``k`` sources that pass the cut, with their scaled fused scores."""
         options = self.options
-        top = (1.0 + options.keyword_weight) / (options.rrf_k + 1)
         cut = max(self.floor, options.relative_cut * best_similarity)
         scored = []
         for doc in docs:
@@ -224,9 +252,9 @@ class CourseRetriever:
                 fused += 1.0 / (options.rrf_k + doc.dense_rank)
             if doc.keyword_rank:
                 fused += options.keyword_weight / (options.rrf_k + doc.keyword_rank)
-            scored.append((fused / top, doc))
+            scored.append((fused / self._top_score, doc))
         scored.sort(key=lambda row: (-row[0], -row[1].hit.similarity))
-        return [_passage(doc, score) for score, doc in scored[:k]]
+        return scored[:k]
 
     def _with_structure(
         self, nav: NavigationQuery, passages: list[Passage], k: int
@@ -259,11 +287,11 @@ def _by_source(hits: list[Hit]) -> list[Hit]:
     return list(seen.values())
 
 
-def _first_per_source(chunk_ids: list[str], hits: dict[str, Hit]) -> list[str]:
-    seen: dict[str, str] = {}
-    for chunk_id in chunk_ids:
-        if chunk_id in hits:
-            seen.setdefault(_source(hits[chunk_id]), chunk_id)
+def _first_per_source(keyword: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each source's first (best) keyword chunk, in order."""
+    seen: dict[str, tuple[str, str]] = {}
+    for chunk_id, source in keyword:
+        seen.setdefault(source, (chunk_id, source))
     return list(seen.values())
 
 

@@ -172,8 +172,9 @@ class CourseStore:
 
     # --- keyword search ------------------------------------------------------------------
 
-    def keyword_search(self, terms: Sequence[str], limit: int) -> list[str]:
-        """The ``limit`` best chunk ids for ``terms`` by BM25 (FTS5's ``bm25()``), best first.
+    def keyword_search(self, terms: Sequence[str], limit: int) -> list[tuple[str, str]]:
+        """The ``limit`` best chunks for ``terms`` by BM25 (FTS5's ``bm25()``), best first,
+        as ``(chunk_id, source)``.
 
         In a large index, terms that occur in a big share of it (COMMON_SHARE, and more
         than COMMON_MIN chunks) are left out of the candidate search: they barely move
@@ -201,12 +202,13 @@ class CourseStore:
             if not selective:
                 return []
             rows = self._db.execute(
-                "SELECT r.chunk_id FROM chunk_text "
+                "SELECT r.chunk_id, f.source FROM chunk_text "
                 "JOIN chunk_rows r ON r.rowid = chunk_text.rowid "
+                "JOIN files f ON f.file_id = r.file_id "
                 "WHERE chunk_text MATCH ? ORDER BY bm25(chunk_text) LIMIT ?",
                 (" OR ".join(_quote(t) for t in selective), limit),
             ).fetchall()
-        return [row[0] for row in rows]
+        return [(chunk_id, source) for chunk_id, source in rows]
 
     def count_chunks(self) -> int:
         with self._lock:
