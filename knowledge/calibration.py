@@ -33,7 +33,7 @@ from knowledge.index import CourseIndex
 SPREAD = 2.0
 MAX_SHARE = 0.8
 MIN_FLOOR = 0.05
-_META = "search-calibration"
+STORE_KEY = "search-calibration"
 _VERSION = 1
 
 # Everyday questions outside any programming course (not the evaluation's off-topic set).
@@ -93,7 +93,7 @@ def card_text(info: LessonInfo) -> str:
 
 async def calibrate_index(index: CourseIndex, embedder: Embedder, stamp: str | None) -> Calibration:
     """The index's calibration: read from its sidecar, or measured and stored there."""
-    stored = await asyncio.to_thread(index.store.get_meta, _META)
+    stored = await asyncio.to_thread(index.store.get_meta, STORE_KEY)
     if stored:
         row = json.loads(stored)
         if row.get("stamp") == stamp and row.get("version") == _VERSION:
@@ -116,7 +116,7 @@ async def calibrate_index(index: CourseIndex, embedder: Embedder, stamp: str | N
         "course": course, "sources": list(calibration.sources),
         "cards": np.round(calibration.cards, 5).tolist(),
     }  # fmt: skip
-    await asyncio.to_thread(index.store.set_meta, _META, json.dumps(row))
+    await asyncio.to_thread(index.store.set_meta, STORE_KEY, json.dumps(row))
     return calibration
 
 

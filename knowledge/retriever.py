@@ -100,8 +100,7 @@ class CourseRetriever:
         if not query:
             return []
         k = k or self.options.k
-        if self.options.relevance == "calibrated":
-            await self.calibrate()
+        await self.calibrate()
         vectors = await self.embedder.embed([self.embedding_text(query)])
         return await asyncio.to_thread(self.search_with_vector, query, vectors[0], k)
 

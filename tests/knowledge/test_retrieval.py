@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from bot.ports import Retriever
+from knowledge.calibration import STORE_KEY
 from knowledge.index import EmbedderMismatch
 from knowledge.navigation import NavigationQuery, parse_navigation
 from knowledge.service import CourseKnowledge
@@ -90,6 +91,30 @@ async def test_the_relevance_floor_is_measured_on_the_index(retriever):
 )
 async def test_nothing_relevant_is_an_empty_list(retriever, question):
     assert await retriever.search(question) == []
+
+
+async def test_search_answers_when_the_calibration_cannot_be_measured(
+    course_settings, st_embedder
+):
+    class BatchesFail:
+        """Embeds one question at a time, but the calibration's batch fails."""
+
+        name = st_embedder.name
+
+        async def embed(self, texts):
+            if len(texts) > 1:
+                raise ConnectionError("embedding server went away")
+            return await st_embedder.embed(texts)
+
+    knowledge = CourseKnowledge(course_settings, embedder=BatchesFail())
+    retriever = await knowledge.open()
+    assert retriever is not None
+    retriever.index.store.set_meta(STORE_KEY, "")  # nothing measured yet
+    passages = await retriever.search("How do I open a file?")
+    assert retriever.calibration is None  # tried again on the next question
+    assert retriever.floor == retriever.options.relevance_threshold
+    assert passages and passages[0].source == "09-files.md"
+    await knowledge.aclose()
 
 
 async def test_a_huge_or_hostile_query_is_handled(retriever):
