@@ -23,8 +23,9 @@ see ``bench/retrieval_quality.py``):
    in the list only while its similarity clears that floor and ``relative_cut`` times the
    best one.
 
-A passage's ``score`` is its fused rank score scaled to 0..1 (1.0: first in both rankings),
-so the list is in score order; ``metadata`` carries the dense similarity and the ranks.
+A passage's ``score`` is its cosine similarity to the question, capped by the score of the
+passage above it so the list reads in order; ``metadata`` carries the fused rank score
+(scaled to 0..1, 1.0: first in both rankings), the similarity and both ranks.
 """
 
 from __future__ import annotations
@@ -197,7 +198,7 @@ class CourseRetriever:
                 ranks = {chunk_id: rank for chunk_id, rank in others.values()}
                 extra = [_Doc(hit, keyword_rank=ranks[hit.chunk_id]) for hit in fetched]
                 ranked = self._ranked([*docs.values(), *extra], best_similarity, k)
-        return [_passage(doc, score) for score, doc in ranked]
+        return _passages(ranked)
 
     def _dense_sources(self, dense: list[Hit], vector: Sequence[float]) -> list[Hit]:
         """Each source's best chunk, ranked by its similarity plus a share of the
@@ -229,7 +230,7 @@ class CourseRetriever:
             elif chunk_id in fetched:
                 docs[chunk_id] = _Doc(fetched[chunk_id], keyword_rank=rank)
         ranked = self._ranked(list(docs.values()), best_similarity, k)
-        return [_passage(doc, score) for score, doc in ranked]
+        return _passages(ranked)
 
     @property
     def _top_score(self) -> float:
@@ -294,7 +295,19 @@ def _first_per_source(keyword: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(seen.values())
 
 
-def _passage(doc: _Doc, score: float) -> Passage:
+def _passages(ranked: list[tuple[float, _Doc]]) -> list[Passage]:
+    """Passages in rank order; each score is the passage's similarity to the question,
+    capped by the score above it (so the list reads in order, and the gaps mean what
+    cosine gaps mean)."""
+    passages = []
+    cap = 1.0
+    for fused, doc in ranked:
+        cap = min(cap, max(doc.hit.similarity, 0.0001))
+        passages.append(_passage(doc, cap, fused))
+    return passages
+
+
+def _passage(doc: _Doc, score: float, fused: float) -> Passage:
     hit = doc.hit
     meta = hit.metadata
     return Passage(
@@ -308,6 +321,7 @@ def _passage(doc: _Doc, score: float) -> Passage:
             "module": meta.get("module"),
             "heading": meta.get("heading", ""),
             "dense": round(hit.similarity, 4),
+            "fused": round(fused, 4),
             "dense_rank": doc.dense_rank or None,
             "keyword_rank": doc.keyword_rank or None,
         },

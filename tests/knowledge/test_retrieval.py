@@ -57,7 +57,7 @@ async def test_keyword_evidence_lifts_exact_names_and_errors(retriever):
     hybrid = await retriever.search(question, k=1)
     assert hybrid[0].source == "10-modules.md"
     assert hybrid[0].metadata["keyword_rank"] == 1  # BM25 found the exact error name first
-    assert hybrid[0].score == 1.0  # first in both rankings
+    assert hybrid[0].metadata["fused"] == 1.0  # first in both rankings
     retriever.options = replace(retriever.options, keyword_weight=0.0)
     dense = await retriever.search(question, k=1)
     assert dense[0].metadata["keyword_rank"] is None
