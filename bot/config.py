@@ -339,9 +339,13 @@ class KnowledgeSection(_Strict):
     )
     k: int = Field(default=4, ge=1, le=50)
     relevance_threshold: float = Field(default=0.35, ge=-1, le=1)
-    keyword_weight: float = Field(default=0.3, ge=0, le=1)
+    keyword_weight: float = Field(default=0.15, ge=0, le=1)
     chunk_chars: int = Field(default=900, ge=200, le=20_000)
     max_file_mb: float = Field(default=10.0, gt=0)
+    relevance: Literal["calibrated", "fixed"] = "calibrated"  # fixed: relevance_threshold
+    relative_cut: float = Field(default=0.6, ge=0, le=1)  # share of the best similarity
+    rrf_k: int = Field(default=60, ge=1, le=1000)  # reciprocal rank fusion's constant
+    card_weight: float = Field(default=0.2, ge=0, le=1)  # lesson title+summary similarity
 
 
 class ServiceSection(_Strict):

@@ -3,22 +3,43 @@
 ``navigate`` answers questions about the course's structure ("what is lesson 3 about?")
 from its lessons' metadata, without a model; ``search`` finds passages for the rest.
 
-Score of a chunk: its cosine similarity ``s`` to the question, pulled towards 1 by keyword
-evidence ``w``: ``s + weight * w * (1 - s)``, where ``w`` is the chunk's BM25 score relative
-to the best keyword hit, times the share of the question's terms it contains. With no
-keyword match the score is the plain cosine similarity, so ``relevance_threshold`` reads
-as one. Passages scoring below the threshold are dropped: an empty list means nothing in
-the course is relevant.
+How ``search`` ranks (each step kept because it helped on courses the team did not write,
+see ``bench/retrieval_quality.py``):
+
+1. Very short questions are rewritten for the embedder: Python's operator symbols get
+   their names ("what does // do" also says "floor division"), so the embedder and
+   keyword search see words (``knowledge.rewrite``).
+2. Candidates come from the dense index (cosine similarity of chunk vectors) and from
+   keyword search (BM25 over the chunk text with its title path, in SQLite's FTS5).
+3. Results are documents, not chunks: each source is ranked by its best chunk in each list
+   (in the dense list, plus ``card_weight`` times the question's similarity to the
+   lesson's title card, its title and summary embedded on their own), and the two
+   document rankings are fused by reciprocal rank fusion
+   (``1 / (rrf_k + rank)``, keyword rank weighted by ``keyword_weight``). A source's
+   passage is its best chunk, so no list names one source twice.
+4. The relevance cut transfers between courses: a question is answered from the course
+   only when its best dense similarity clears a floor calibrated on this index (how close
+   everyday off-topic questions come to it, ``knowledge.calibration``), and a source stays
+   in the list only while its similarity clears that floor and ``relative_cut`` times the
+   best one.
+
+A passage's ``score`` is its cosine similarity to the question, capped by the score of the
+passage above it so the list reads in order; ``metadata`` carries the fused rank score
+(scaled to 0..1, 1.0: first in both rankings), the similarity and both ranks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from bot.config import KnowledgeSection
 from bot.ports import Embedder, Passage
+from knowledge.calibration import Calibration, calibrate_index
 from knowledge.index import CourseIndex, Hit
 from knowledge.navigation import (
     NavigationAnswer,
@@ -29,21 +50,40 @@ from knowledge.navigation import (
     parse_navigation,
     structural_passages,
 )
+from knowledge.rewrite import rewrite_query
 from knowledge.store import query_terms
 
+log = logging.getLogger(__name__)
+
 MAX_QUERY_CHARS = 2000
-MIN_CANDIDATES = 20
+MIN_CANDIDATES = 40
 
 
 @dataclass(frozen=True, slots=True)
 class SearchOptions:
+    """How search ranks and cuts (``[knowledge]`` in config.toml)."""
+
     k: int
-    relevance_threshold: float
-    keyword_weight: float
+    relevance_threshold: float  # the floor when ``relevance`` is "fixed" (or uncalibrated)
+    keyword_weight: float  # weight of the keyword ranking in the fusion; 0 = dense only
+    relevance: str = "calibrated"  # "calibrated" per index, or "fixed"
+    relative_cut: float = 0.6  # keep sources whose similarity is >= this share of the best
+    rrf_k: int = 60
+    card_weight: float = 0.2  # share of the lesson's title-card similarity in its dense rank
+    rewrite_short: bool = True
+    distinct_sources: bool = True
 
     @classmethod
     def from_config(cls, config: KnowledgeSection) -> SearchOptions:
-        return cls(config.k, config.relevance_threshold, config.keyword_weight)
+        return cls(
+            config.k,
+            config.relevance_threshold,
+            config.keyword_weight,
+            relevance=config.relevance,
+            relative_cut=config.relative_cut,
+            rrf_k=config.rrf_k,
+            card_weight=config.card_weight,
+        )
 
 
 class CourseRetriever:
@@ -53,14 +93,46 @@ class CourseRetriever:
         self.index = index
         self.embedder = embedder
         self.options = options
+        self.calibration: Calibration | None = None
+        self._calibrating = asyncio.Lock()
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
         query = query.replace("\x00", "").strip()[:MAX_QUERY_CHARS]
         if not query:
             return []
         k = k or self.options.k
-        vectors = await self.embedder.embed([query])
+        await self.calibrate()
+        vectors = await self.embedder.embed([self.embedding_text(query)])
         return await asyncio.to_thread(self.search_with_vector, query, vectors[0], k)
+
+    def embedding_text(self, query: str) -> str:
+        """What is embedded for ``query`` (short questions are rewritten)."""
+        return rewrite_query(query) if self.options.rewrite_short else query
+
+    async def calibrate(self) -> Calibration | None:
+        """This index's relevance floor and title cards, measured once per version of the
+        index. None when they cannot be measured now (search then uses the fixed
+        ``relevance_threshold`` and tries again on the next question)."""
+        async with self._calibrating:
+            stamp = await asyncio.to_thread(self.index.store.get_meta, "stamp")
+            if self.calibration is None or self.calibration.stamp != stamp:
+                try:
+                    calibration = await calibrate_index(self.index, self.embedder, stamp)
+                except Exception as exc:  # e.g. an embedding server that is down
+                    log.warning("cannot calibrate the course index: %s: %s",
+                                type(exc).__name__, exc)  # fmt: skip
+                    self.calibration = None
+                    return None
+                self.calibration = calibration
+                log.info("course index %r: %s", self.index.name, calibration)
+            return self.calibration
+
+    @property
+    def floor(self) -> float:
+        """The best dense similarity a question needs to be answered from the course."""
+        if self.options.relevance == "calibrated" and self.calibration is not None:
+            return self.calibration.floor
+        return self.options.relevance_threshold
 
     async def navigate(self, question: str, recent: Sequence[str] = ()) -> NavigationAnswer | None:
         """The finished answer to a course-navigation question, from the course's structure.
@@ -86,7 +158,8 @@ class CourseRetriever:
         return answer_navigation(query, lessons, located=located, recent=recent)
 
     def search_with_vector(self, query: str, vector: Sequence[float], k: int) -> list[Passage]:
-        """The blocking part of ``search``, for a question already embedded."""
+        """The blocking part of ``search``, for a question already embedded
+        (``embedding_text(query)`` is what ``vector`` should embed)."""
         passages = self._hybrid(query, vector, k)
         nav = parse_navigation(query)
         if nav is None:
@@ -94,22 +167,94 @@ class CourseRetriever:
         return self._with_structure(nav, passages, k)
 
     def _hybrid(self, query: str, vector: Sequence[float], k: int) -> list[Passage]:
-        n = max(MIN_CANDIDATES, 4 * k)
-        hits = {hit.chunk_id: hit for hit in self.index.dense(vector, n)}
-        weight = self.options.keyword_weight
-        keyword = self.index.store.keyword_search(query_terms(query), n) if weight > 0 else {}
-        missing = [chunk_id for chunk_id in keyword if chunk_id not in hits]
-        hits.update((hit.chunk_id, hit) for hit in self.index.fetch(missing, vector))
-        best_bm25 = max((bm25 for bm25, _ in keyword.values()), default=0.0)
+        options = self.options
+        n = max(MIN_CANDIDATES, 8 * k)
+        dense = self.index.dense(vector, n)
+        # The dense candidates are the most similar chunks of all: the best is among them.
+        best_similarity = max((hit.similarity for hit in dense), default=-1.0)
+        if not dense or best_similarity < self.floor:
+            return []  # nothing in the course is about this
+        terms = query_terms(self.embedding_text(query))
+        weight = options.keyword_weight
+        keyword = self.index.store.keyword_search(terms, n) if weight > 0 and terms else []
+        if not options.distinct_sources:
+            return self._chunks(dense, keyword, vector, best_similarity, k)
+        docs: dict[str, _Doc] = {}
+        for rank, hit in enumerate(self._dense_sources(dense, vector), 1):
+            docs[_source(hit)] = _Doc(hit, dense_rank=rank)
+        others: dict[str, tuple[str, int]] = {}  # source: (its best keyword chunk, rank)
+        for rank, (chunk_id, source) in enumerate(_first_per_source(keyword), 1):
+            if source in docs:
+                docs[source].keyword_rank = rank
+            else:
+                others[source] = (chunk_id, rank)
+        ranked = self._ranked(list(docs.values()), best_similarity, k)
+        if others:
+            # A source only keyword search found needs its chunk's similarity (for the cut),
+            # fetched only when it could still make the list.
+            best_other = weight / (options.rrf_k + min(r for _, r in others.values()))
+            if len(ranked) < k or ranked[-1][0] < best_other / self._top_score:
+                fetched = self.index.fetch([chunk_id for chunk_id, _ in others.values()], vector)
+                ranks = {chunk_id: rank for chunk_id, rank in others.values()}
+                extra = [_Doc(hit, keyword_rank=ranks[hit.chunk_id]) for hit in fetched]
+                ranked = self._ranked([*docs.values(), *extra], best_similarity, k)
+        return _passages(ranked)
+
+    def _dense_sources(self, dense: list[Hit], vector: Sequence[float]) -> list[Hit]:
+        """Each source's best chunk, ranked by its similarity plus a share of the
+        similarity of the lesson's title card."""
+        best = _by_source(dense)
+        weight = self.options.card_weight
+        if weight <= 0 or self.calibration is None or not self.calibration.sources:
+            return best
+        unit = np.asarray(vector, dtype=np.float32)
+        unit /= float(np.linalg.norm(unit)) or 1.0
+        cards = self.calibration.card_similarity(unit)
+        return sorted(best, key=lambda h: -(h.similarity + weight * cards.get(_source(h), 0.0)))
+
+    def _chunks(
+        self,
+        dense: list[Hit],
+        keyword: list[tuple[str, str]],
+        vector: Sequence[float],
+        best_similarity: float,
+        k: int,
+    ) -> list[Passage]:
+        """The same fusion over chunks (sources may repeat): for comparison in benches."""
+        docs = {hit.chunk_id: _Doc(hit, dense_rank=rank) for rank, hit in enumerate(dense, 1)}
+        missing = [chunk_id for chunk_id, _ in keyword if chunk_id not in docs]
+        fetched = {hit.chunk_id: hit for hit in self.index.fetch(missing, vector)}
+        for rank, (chunk_id, _) in enumerate(keyword, 1):
+            if chunk_id in docs:
+                docs[chunk_id].keyword_rank = rank
+            elif chunk_id in fetched:
+                docs[chunk_id] = _Doc(fetched[chunk_id], keyword_rank=rank)
+        ranked = self._ranked(list(docs.values()), best_similarity, k)
+        return _passages(ranked)
+
+    @property
+    def _top_score(self) -> float:
+        """The fused score of a source first in both rankings (scores are scaled by it)."""
+        return (1.0 + self.options.keyword_weight) / (self.options.rrf_k + 1)
+
+    def _ranked(
+        self, docs: list[_Doc], best_similarity: float, k: int
+    ) -> list[tuple[float, _Doc]]:
+        """The best ``k`` sources that pass the cut, with their scaled fused scores."""
+        options = self.options
+        cut = max(self.floor, options.relative_cut * best_similarity)
         scored = []
-        for hit in hits.values():
-            bm25, coverage = keyword.get(hit.chunk_id, (0.0, 0.0))
-            lexical = (bm25 / best_bm25) * coverage if best_bm25 > 0 else 0.0
-            score = hit.similarity + weight * lexical * (1.0 - hit.similarity)
-            if score >= self.options.relevance_threshold:
-                scored.append((score, lexical, hit))
-        scored.sort(key=lambda row: row[0], reverse=True)
-        return [_passage(hit, score, lexical) for score, lexical, hit in scored[:k]]
+        for doc in docs:
+            if doc.hit.similarity < cut:
+                continue
+            fused = 0.0
+            if doc.dense_rank:
+                fused += 1.0 / (options.rrf_k + doc.dense_rank)
+            if doc.keyword_rank:
+                fused += options.keyword_weight / (options.rrf_k + doc.keyword_rank)
+            scored.append((fused / self._top_score, doc))
+        scored.sort(key=lambda row: (-row[0], -row[1].hit.similarity))
+        return scored[:k]
 
     def _with_structure(
         self, nav: NavigationQuery, passages: list[Passage], k: int
@@ -119,23 +264,65 @@ class CourseRetriever:
         if not structure:
             return passages
         about = {p.source for p in structure}
-        ranked = sorted(passages, key=lambda p: p.source not in about)  # stable: same lesson first
+        ranked = [p for p in passages if p.source not in about]  # each source once
         return [*structure, *ranked][:k]
 
 
-def _passage(hit: Hit, score: float, lexical: float) -> Passage:
+@dataclass(slots=True)
+class _Doc:
+    hit: Hit  # the source's best chunk
+    dense_rank: int = 0  # 0: not among the dense candidates
+    keyword_rank: int = 0
+
+
+def _source(hit: Hit) -> str:
+    return str(hit.metadata.get("source", ""))
+
+
+def _by_source(hits: list[Hit]) -> list[Hit]:
+    """Each source's first (best) hit, in order."""
+    seen: dict[str, Hit] = {}
+    for hit in hits:
+        seen.setdefault(_source(hit), hit)
+    return list(seen.values())
+
+
+def _first_per_source(keyword: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each source's first (best) keyword chunk, in order."""
+    seen: dict[str, tuple[str, str]] = {}
+    for chunk_id, source in keyword:
+        seen.setdefault(source, (chunk_id, source))
+    return list(seen.values())
+
+
+def _passages(ranked: list[tuple[float, _Doc]]) -> list[Passage]:
+    """Passages in rank order; each score is the passage's similarity to the question,
+    capped by the score above it (so the list reads in order, and the gaps mean what
+    cosine gaps mean)."""
+    passages = []
+    cap = 1.0
+    for fused, doc in ranked:
+        cap = min(cap, max(doc.hit.similarity, 0.0001))
+        passages.append(_passage(doc, cap, fused))
+    return passages
+
+
+def _passage(doc: _Doc, score: float, fused: float) -> Passage:
+    hit = doc.hit
     meta = hit.metadata
     return Passage(
         text=hit.text,
-        source=str(meta.get("source", "")),
+        source=_source(hit),
         title=str(meta.get("title", "")),
-        score=round(score, 4),
+        score=round(min(1.0, score), 4),
         metadata={
             "chunk_id": hit.chunk_id,
             "lesson": meta.get("lesson"),
             "module": meta.get("module"),
             "heading": meta.get("heading", ""),
             "dense": round(hit.similarity, 4),
-            "keyword": round(lexical, 4),
+            "fused": round(fused, 4),
+            "dense_rank": doc.dense_rank or None,
+            "keyword_rank": doc.keyword_rank or None,
         },
     )

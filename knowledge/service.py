@@ -71,10 +71,13 @@ class CourseKnowledge:
         return await self.retriever.navigate(question, recent)
 
     async def warm(self) -> None:
-        """Load the embedding model ahead of the first question, if it loads in-process."""
+        """Load the embedding model ahead of the first question, if it loads in-process,
+        and measure the index's relevance floor (once per version of the index)."""
         warm = getattr(self.embedder, "warm", None)
         if self.retriever is not None and warm is not None:
             await warm()
+        if self.retriever is not None:
+            await self.retriever.calibrate()
 
     async def ingest(
         self,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import re
 import sqlite3
 import threading
@@ -173,57 +172,43 @@ class CourseStore:
 
     # --- keyword search ------------------------------------------------------------------
 
-    def keyword_search(self, terms: Sequence[str], limit: int) -> dict[str, tuple[float, float]]:
-        """BM25 over chunk text: ``{chunk_id: (bm25, coverage)}`` for the best ``limit``.
-
-        ``coverage`` is the IDF-weighted share of ``terms`` found in the chunk, so one
-        common word matched alone does not look like a strong keyword match, while a rare
-        one (an error name, a function name) counts for much. A term found nowhere in the
-        course gets the highest weight: the course does not speak of it.
+    def keyword_search(self, terms: Sequence[str], limit: int) -> list[tuple[str, str]]:
+        """The ``limit`` best chunks for ``terms`` by BM25 (FTS5's ``bm25()``), best first,
+        as ``(chunk_id, source)``.
 
         In a large index, terms that occur in a big share of it (COMMON_SHARE, and more
-        than COMMON_MIN chunks) are left out of the BM25 candidate search: they barely
-        move BM25 but dominate its cost. They still count in ``coverage``.
+        than COMMON_MIN chunks) are left out of the candidate search: they barely move
+        BM25 but dominate its cost.
         """
         if not terms:
-            return {}
+            return []
         with self._lock:
             total = self._db.execute("SELECT count(*) FROM chunk_rows").fetchone()[0]
-            counts = {
-                term: self._db.execute(
-                    "SELECT count(*) FROM chunk_text WHERE chunk_text MATCH ?", (_quote(term),)
-                ).fetchone()[0]
-                for term in terms
-            }
             common = max(COMMON_SHARE * total, COMMON_MIN)
-            selective = [t for t in terms if 0 < counts[t] <= common]
+            if total > common:
+                counts = {
+                    term: self._db.execute(
+                        "SELECT count(*) FROM chunk_text WHERE chunk_text MATCH ?",
+                        (_quote(term),),
+                    ).fetchone()[0]
+                    for term in terms
+                }
+                selective = [t for t in terms if 0 < counts[t] <= common]
+                if not selective:
+                    present = [t for t in terms if counts[t]]
+                    selective = sorted(present, key=counts.__getitem__)[:1]
+            else:
+                selective = list(terms)
             if not selective:
-                present = [t for t in terms if counts[t]]
-                selective = sorted(present, key=counts.__getitem__)[:1]
-            if not selective:
-                return {}
+                return []
             rows = self._db.execute(
-                "SELECT r.rowid, r.chunk_id, -bm25(chunk_text) FROM chunk_text "
+                "SELECT r.chunk_id, f.source FROM chunk_text "
                 "JOIN chunk_rows r ON r.rowid = chunk_text.rowid "
+                "JOIN files f ON f.file_id = r.file_id "
                 "WHERE chunk_text MATCH ? ORDER BY bm25(chunk_text) LIMIT ?",
                 (" OR ".join(_quote(t) for t in selective), limit),
             ).fetchall()
-            weights = {
-                t: math.log((total - df + 0.5) / (df + 0.5) + 1.0) for t, df in counts.items()
-            }
-            rowids = [row[0] for row in rows]
-            marks = ",".join("?" * len(rowids))
-            found = dict.fromkeys(rowids, 0.0)
-            for term in terms:
-                if not counts[term]:
-                    continue
-                for (rowid,) in self._db.execute(
-                    f"SELECT rowid FROM chunk_text WHERE chunk_text MATCH ? AND rowid IN ({marks})",
-                    (_quote(term), *rowids),
-                ):
-                    found[rowid] += weights[term]
-        total_weight = sum(weights.values())
-        return {chunk_id: (score, found[rowid] / total_weight) for rowid, chunk_id, score in rows}
+        return [(chunk_id, source) for chunk_id, source in rows]
 
     def count_chunks(self) -> int:
         with self._lock:

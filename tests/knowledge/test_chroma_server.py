@@ -70,7 +70,7 @@ async def test_ingest_and_search_through_a_chroma_server(
     retriever = await knowledge.open()
     assert retriever is not None
     hits = await retriever.search("IndexError missing position", k=1)
-    assert hits[0].source == "04-lists.md" and hits[0].metadata["keyword"] > 0
+    assert hits[0].source == "04-lists.md" and hits[0].metadata["keyword_rank"] == 1
     await knowledge.aclose()
 
 

@@ -66,7 +66,7 @@ async def test_changed_files_are_reindexed_and_deleted_files_removed(
     hits = await retriever.search("zebra-crossing loop", k=2)
     assert hits[0].source == "05-loops.md" and "zebra" in hits[0].text
     stored = knowledge.index.store.keyword_search(["functions", "def"], 50)
-    assert not [c for c in stored if c.startswith(_file_id(files, "06-functions.md"))]
+    assert not [c for c, _ in stored if c.startswith(_file_id(files, "06-functions.md"))]
     assert all(h.source != "06-functions.md" for h in await retriever.search("def greet", k=10))
     await knowledge.aclose()
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from bot.ports import Retriever
+from knowledge.calibration import STORE_KEY
 from knowledge.index import EmbedderMismatch
 from knowledge.navigation import NavigationQuery, parse_navigation
 from knowledge.service import CourseKnowledge
@@ -43,8 +44,8 @@ async def test_passages_carry_scores_titles_and_relative_sources(retriever):
     passages = await retriever.search("How do I add an item to the end of a list?", k=3)
     assert 1 <= len(passages) <= 3
     scores = [p.score for p in passages]
-    assert scores == sorted(scores, reverse=True)
-    assert all(p.score >= retriever.options.relevance_threshold for p in passages)
+    assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
+    assert all(p.metadata["dense"] >= retriever.floor for p in passages)
     top = passages[0]
     assert top.source == "04-lists.md" and "append" in top.text
     assert top.title.startswith("Lesson 4: Lists and Tuples")
@@ -54,11 +55,34 @@ async def test_passages_carry_scores_titles_and_relative_sources(retriever):
 async def test_keyword_evidence_lifts_exact_names_and_errors(retriever):
     question = "ModuleNotFoundError: No module named 'requests'"
     hybrid = await retriever.search(question, k=1)
-    retriever.options = replace(retriever.options, keyword_weight=0.0, relevance_threshold=-1)
-    dense = await retriever.search(question, k=1)
     assert hybrid[0].source == "10-modules.md"
-    assert hybrid[0].metadata["keyword"] > 0
-    assert hybrid[0].score > dense[0].score  # the exact error name adds to the score
+    assert hybrid[0].metadata["keyword_rank"] == 1  # BM25 found the exact error name first
+    assert hybrid[0].metadata["fused"] == 1.0  # first in both rankings
+    retriever.options = replace(retriever.options, keyword_weight=0.0)
+    dense = await retriever.search(question, k=1)
+    assert dense[0].metadata["keyword_rank"] is None
+
+
+async def test_each_source_is_listed_once(retriever):
+    # Lesson 4 has many chunks about lists; only its best one is listed.
+    passages = await retriever.search("lists tuples append index slicing", k=10)
+    sources = [p.source for p in passages]
+    assert sources and len(sources) == len(set(sources))
+    retriever.options = replace(retriever.options, distinct_sources=False, relative_cut=0.0)
+    chunks = await retriever.search("lists tuples append index slicing", k=10)
+    assert len({p.source for p in chunks}) < len(chunks)  # what the default avoids
+
+
+async def test_the_relevance_floor_is_measured_on_the_index(retriever):
+    await retriever.search("How do I open a file?")
+    calibration = retriever.calibration
+    assert calibration is not None and calibration.floor == retriever.floor
+    assert calibration.off_topic < calibration.floor < calibration.course
+    assert len(calibration.sources) == 10  # one title card per lesson
+    # A fixed floor can be asked for instead, in config.
+    retriever.options = replace(retriever.options, relevance="fixed", relevance_threshold=0.99)
+    assert retriever.floor == 0.99
+    assert await retriever.search("How do I open a file?") == []
 
 
 @pytest.mark.parametrize(
@@ -67,6 +91,30 @@ async def test_keyword_evidence_lifts_exact_names_and_errors(retriever):
 )
 async def test_nothing_relevant_is_an_empty_list(retriever, question):
     assert await retriever.search(question) == []
+
+
+async def test_search_answers_when_the_calibration_cannot_be_measured(
+    course_settings, st_embedder
+):
+    class BatchesFail:
+        """Embeds one question at a time, but the calibration's batch fails."""
+
+        name = st_embedder.name
+
+        async def embed(self, texts):
+            if len(texts) > 1:
+                raise ConnectionError("embedding server went away")
+            return await st_embedder.embed(texts)
+
+    knowledge = CourseKnowledge(course_settings, embedder=BatchesFail())
+    retriever = await knowledge.open()
+    assert retriever is not None
+    retriever.index.store.set_meta(STORE_KEY, "")  # nothing measured yet
+    passages = await retriever.search("How do I open a file?")
+    assert retriever.calibration is None  # tried again on the next question
+    assert retriever.floor == retriever.options.relevance_threshold
+    assert passages and passages[0].source == "09-files.md"
+    await knowledge.aclose()
 
 
 async def test_a_huge_or_hostile_query_is_handled(retriever):
