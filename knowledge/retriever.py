@@ -237,9 +237,7 @@ class CourseRetriever:
         """The fused score of a source first in both rankings (scores are scaled by it)."""
         return (1.0 + self.options.keyword_weight) / (self.options.rrf_k + 1)
 
-    def _ranked(
-        self, docs: list[_Doc], best_similarity: float, k: int
-    ) -> list[tuple[float, _Doc]]:
+    def _ranked(self, docs: list[_Doc], best_similarity: float, k: int) -> list[tuple[float, _Doc]]:
         """The best ``k`` sources that pass the cut, with their scaled fused scores."""
         options = self.options
         cut = max(self.floor, options.relative_cut * best_similarity)

@@ -93,9 +93,7 @@ async def test_nothing_relevant_is_an_empty_list(retriever, question):
     assert await retriever.search(question) == []
 
 
-async def test_search_answers_when_the_calibration_cannot_be_measured(
-    course_settings, st_embedder
-):
+async def test_search_answers_when_the_calibration_cannot_be_measured(course_settings, st_embedder):
     class BatchesFail:
         """Embeds one question at a time, but the calibration's batch fails."""
 
