@@ -134,7 +134,7 @@ async def latency_histogram(
     rows = await ledger.query(
         "SELECT tier, bucket, sum(n) FROM ("
         f"SELECT tier, bucket, n FROM latency_d WHERE day >= ? AND day < ?{where}"
-        f" UNION ALL {quarter} UNION ALL {quarter}) GROUP BY 1, 2",
+        f" UNION ALL {quarter} UNION ALL {quarter}) AS h GROUP BY 1, 2",
         [d0, d1, *params, *spans[0], *params, *spans[1], *params],
     )
     return [LatencyRow(*row) for row in rows]
@@ -710,17 +710,22 @@ async def content_gaps(
     return int(count), [Gap(*row) for row in rows]
 
 
+# Votes counted in SQL both databases accept (PostgreSQL does not sum booleans).
+_UP = "sum(CASE WHEN f.vote = 'up' THEN 1 ELSE 0 END)"
+_DOWN = "sum(CASE WHEN f.vote = 'down' THEN 1 ELSE 0 END)"
+
+
 async def most_down_voted(
     ledger: Reader, start: float, end: float, scope: Scope | None = None, limit: int = 5
 ) -> list[DownVoted]:
     """The answers voted down most by learners in [start, end)."""
     where, params = _scope_where(scope, "f.")
     rows = await ledger.query(
-        "SELECT f.correlation_id, coalesce(i.route, '?'), coalesce(i.model, '?'), i.text,"
-        " sum(f.vote = 'down'), sum(f.vote = 'up')"
+        "SELECT f.correlation_id, coalesce(min(i.route), '?'), coalesce(min(i.model), '?'),"
+        f" min(i.text), {_DOWN}, {_UP}"
         " FROM feedback AS f LEFT JOIN interactions AS i ON i.correlation_id = f.correlation_id"
         f" WHERE f.at >= ? AND f.at < ?{where} GROUP BY f.correlation_id"
-        " HAVING sum(f.vote = 'down') > 0 ORDER BY 5 DESC, 6, 1 LIMIT ?",
+        f" HAVING {_DOWN} > 0 ORDER BY 5 DESC, 6, 1 LIMIT ?",
         [start, end, *params, limit],
     )
     return [DownVoted(*row) for row in rows]
@@ -732,7 +737,7 @@ async def votes_by_route(
     """Up and down votes cast in [start, end), per route of the answer voted on."""
     where, params = _scope_where(scope, "f.")
     rows = await ledger.query(
-        "SELECT coalesce(i.route, 'unknown'), sum(f.vote = 'up'), sum(f.vote = 'down')"
+        f"SELECT coalesce(i.route, 'unknown'), {_UP}, {_DOWN}"
         " FROM feedback AS f LEFT JOIN interactions AS i ON i.correlation_id = f.correlation_id"
         f" WHERE f.at >= ? AND f.at < ?{where} GROUP BY 1 ORDER BY 1",
         [start, end, *params],
