@@ -130,7 +130,8 @@ def postgres_cluster():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def postgres_settings(settings: Settings, postgres_cluster) -> Settings:  # type: ignore[no-untyped-def]
-    """``settings`` with the ledger in a fresh schema of the throwaway PostgreSQL server."""
+async def postgres_settings(config_path: Path, postgres_cluster) -> Settings:  # type: ignore[no-untyped-def]
+    """The test settings with the ledger in a fresh schema of the throwaway PostgreSQL server."""
+    settings = load_config(config_path, {})
     url = await postgres_cluster.new_schema_url()
     return settings.model_copy(update={"ledger": settings.ledger.model_copy(update={"url": url})})

@@ -1,0 +1,163 @@
+"""The ledger on a real PostgreSQL server: what differs from SQLite, and several processes
+sharing one database. (Every test of tests/ledger also runs on PostgreSQL.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bot.config import ConfigError, load_config
+from bot.ledger import queries
+from bot.ledger.postgres import pg_sql, redacted
+from bot.ledger.schema import LATEST, SchemaError
+from bot.ledger.store import Ledger, LedgerError
+from tests.cli.test_ask import CONFIG
+from tests.conftest import write_config
+from tests.ledger_helpers import interaction
+from tests.loopback.ollama_server import OllamaServer
+from tests.service_helpers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_ledger_url_comes_from_the_config_or_the_environment(config_path):
+    assert load_config(config_path, {}).ledger.url == ""
+    url = "postgresql://tutor:s3cret@db.internal:5432/tutor"
+    settings = load_config(config_path, {"TUTOR_LEDGER_URL": url})
+    assert settings.ledger.url == url and "s3cret" not in repr(settings)
+    with pytest.raises(ConfigError, match="sqlite:///PATH or postgresql://"):
+        load_config(config_path, {"TUTOR_LEDGER_URL": "mysql://x"})
+    assert redacted(url) == "postgresql://tutor:***@db.internal:5432/tutor"
+
+
+def test_sqlite_urls_name_a_file_relative_to_the_data_folder_or_absolute(config_path, tmp_path):
+    relative = load_config(config_path, {"TUTOR_LEDGER_URL": "sqlite:///other.sqlite3"})
+    assert Ledger(relative).path == relative.data_dir / "other.sqlite3"
+    absolute = load_config(config_path, {"TUTOR_LEDGER_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert Ledger(absolute).path == tmp_path / "x.db"
+
+
+def test_queries_are_translated_outside_string_literals_only():
+    sql = "SELECT coalesce(route, '?'), user FROM t WHERE user = ? AND text LIKE 'user?' AND a = ?"
+    assert pg_sql(sql) == (
+        'SELECT coalesce(route, \'?\'), "user" FROM t WHERE "user" = $1'
+        " AND text LIKE 'user?' AND a = $2"
+    )
+    assert pg_sql("PRAGMA user_version") == "SELECT version FROM ledger_schema"
+
+
+async def test_a_fresh_postgres_ledger_is_at_the_latest_schema_and_writes_no_sqlite_file(
+    postgres_settings,
+):
+    async with Ledger(postgres_settings, purge_every_s=None) as ledger:
+        await ledger.record(interaction(1.8e9))
+        overview = await queries.overview(ledger)
+        tables = {
+            name
+            for (name,) in await ledger.query(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema()"
+            )
+        }
+    assert overview.schema_version == LATEST and overview.interactions == 1
+    assert {"interactions", "usage_q", "memory_entries", "feedback", "digest_posts"} <= tables
+    data = postgres_settings.data_dir
+    assert not data.exists() or not any(p.suffix.startswith(".sqlite") for p in data.iterdir())
+
+
+async def test_two_instances_starting_at_once_migrate_once(postgres_settings):
+    first, second = Ledger(postgres_settings, purge_every_s=None), Ledger(postgres_settings)
+    await asyncio.gather(first.open(), second.open())
+    try:
+        await asyncio.gather(first.record(interaction(1.8e9)), second.record(interaction(1.8e9)))
+        assert await first.query("SELECT version FROM ledger_schema") == [(LATEST,)]
+        assert await second.query("SELECT sum(questions) FROM usage_q") == [(2,)]
+    finally:
+        await asyncio.gather(first.aclose(), second.aclose())
+
+
+async def test_a_database_from_a_newer_bot_is_refused(postgres_settings):
+    async with Ledger(postgres_settings, purge_every_s=None):
+        pass
+    conn = await asyncpg.connect(postgres_settings.ledger.url)
+    try:
+        await conn.execute("UPDATE ledger_schema SET version = $1", LATEST + 1)
+    finally:
+        await conn.close()
+    with pytest.raises(SchemaError, match="newer than this bot"):
+        await Ledger(postgres_settings, purge_every_s=None).open()
+
+
+async def test_an_unreachable_server_queues_rows_in_a_file_until_it_is_back(postgres_settings):
+    url = postgres_settings.ledger.url
+    down = postgres_settings.model_copy(
+        update={
+            "ledger": postgres_settings.ledger.model_copy(
+                update={"url": f"postgresql://tutor:pw@127.0.0.1:{free_port()}/tutor"}
+            )
+        }
+    )
+    ledger = Ledger(down, purge_every_s=None)
+    with pytest.raises(LedgerError, match=r"tutor:\*\*\*@127.0.0.1") as refused:
+        await ledger.open()
+    assert "pw" not in str(refused.value)
+    ledger.degrade(refused.value)
+    await ledger.record(interaction(1.8e9, correlation_id="kept"))
+    assert ledger.overflow_path.exists() and ledger.overflow_path.parent == down.data_dir
+    async with Ledger(postgres_settings, purge_every_s=None) as back:
+        assert back.postgres_url == url
+        assert await back.query("SELECT correlation_id FROM interactions") == [("kept",)]
+    assert not ledger.overflow_path.exists()
+
+
+async def test_two_cli_processes_on_one_postgres_ledger_count_every_answer(
+    postgres_settings, tmp_path
+):
+    """Two `tutor ask --jsonl` at once, each with its own data folder, one PostgreSQL
+    ledger: `tutor stats --json` counts every answer of both."""
+    per_process = 15
+    async with OllamaServer() as ollama:
+        config = write_config(
+            tmp_path,
+            CONFIG.format(down_port=free_port(), ollama=ollama.url, chain='["local"]'),
+        )
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in {"TUTOR_DATA_DIR", "OLLAMA_HOST", "TUTOR_LEDGER_URL"}
+        }
+        env["TUTOR_LEDGER_URL"] = postgres_settings.ledger.url
+
+        async def tutor(name: str, *args: str) -> bytes:
+            folder = tmp_path / name
+            folder.mkdir(exist_ok=True)
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli.main", "--config", str(config), *args,
+                cwd=ROOT, env=env | {"TUTOR_DATA_DIR": str(folder / "data")},
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await proc.communicate()
+            assert proc.returncode == 0, err.decode(errors="replace")
+            return out
+
+        for name in ("a", "b"):
+            lines = [json.dumps({"text": f"Question {i} from {name}?"}) for i in range(per_process)]
+            (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        outputs = await asyncio.gather(
+            *(
+                tutor(name, "ask", "--jsonl", str(tmp_path / f"{name}.jsonl"), "--user", name)
+                for name in ("a", "b")
+            )
+        )
+        stats = json.loads(await tutor("c", "stats", "--period", "day", "--json"))
+    answers = [json.loads(line) for out in outputs for line in out.splitlines()]
+    assert len(answers) == 2 * per_process and all(a["answer"] for a in answers)
+    assert stats["questions"] == 2 * per_process
+    for name in ("a", "b", "c"):  # nothing went to SQLite
+        assert not list((tmp_path / name).rglob("*.sqlite3"))
