@@ -161,3 +161,22 @@ async def test_two_cli_processes_on_one_postgres_ledger_count_every_answer(
     assert stats["questions"] == 2 * per_process
     for name in ("a", "b", "c"):  # nothing went to SQLite
         assert not list((tmp_path / name).rglob("*.sqlite3"))
+
+
+async def test_doctor_checks_the_postgres_ledger_without_showing_its_password(postgres_settings):
+    from bot.ledger.health import ledger_checks
+
+    async with Ledger(postgres_settings, purge_every_s=None):
+        pass
+    [healthy] = await ledger_checks(postgres_settings)
+    assert healthy.status == "pass" and f"schema version {LATEST}" in healthy.detail
+    down = postgres_settings.model_copy(
+        update={
+            "ledger": postgres_settings.ledger.model_copy(
+                update={"url": f"postgresql://tutor:pw@127.0.0.1:{free_port()}/tutor"}
+            )
+        }
+    )
+    [failed] = await ledger_checks(down)
+    assert failed.status == "fail" and "cannot be reached" in failed.detail
+    assert ":pw@" not in failed.detail
