@@ -202,7 +202,8 @@ async def claim_digest_post(
             " VALUES (?, ?, 'pending', ?, ?) ON CONFLICT (period_key, target) DO UPDATE"
             " SET status = 'pending', run_id = excluded.run_id,"
             " claimed_at = excluded.claimed_at, error = NULL"
-            " WHERE status = 'failed' OR (status = 'pending' AND claimed_at < ?)",
+            " WHERE digest_posts.status = 'failed'"
+            " OR (digest_posts.status = 'pending' AND digest_posts.claimed_at < ?)",
             (period_key, target, run_id, now, stale_before),
         )
     )

@@ -18,7 +18,7 @@ from bot.ledger.postgres import pg_sql, redacted
 from bot.ledger.schema import LATEST, SchemaError
 from bot.ledger.store import Ledger, LedgerError
 from tests.cli.test_ask import CONFIG
-from tests.conftest import write_config
+from tests.conftest import TEST_CONFIG, write_config
 from tests.ledger_helpers import interaction
 from tests.loopback.ollama_server import OllamaServer
 from tests.service_helpers import free_port
@@ -180,3 +180,34 @@ async def test_doctor_checks_the_postgres_ledger_without_showing_its_password(po
     [failed] = await ledger_checks(down)
     assert failed.status == "fail" and "cannot be reached" in failed.detail
     assert ":pw@" not in failed.detail
+
+
+async def test_two_instances_at_a_digest_time_post_each_period_once(postgres_settings, tmp_path):
+    """Two schedulers on one PostgreSQL ledger, firing at the same moments: every
+    period's digest goes to the target once, from one of them."""
+    from datetime import timedelta
+
+    from bot.digests.scheduler import DigestScheduler
+    from bot.digests.service import Digests
+    from tests.digests.test_digest_scheduler import DIGESTS, OutboundRecorder, at
+
+    config = write_config(tmp_path, TEST_CONFIG + DIGESTS.format())
+    settings = load_config(config, {"TUTOR_LEDGER_URL": postgres_settings.ledger.url})
+    ledgers = [await Ledger(settings, purge_every_s=None).open() for _ in range(2)]
+    outbound = [OutboundRecorder(), OutboundRecorder()]
+    try:
+        schedulers = [
+            DigestScheduler(settings, ledger, Digests(settings, ledger), [platform])
+            for ledger, platform in zip(ledgers, outbound, strict=True)
+        ]
+        fires = [at(2026, 11, 10, 9) + timedelta(days=d) for d in range(12)]
+        for fire in fires:
+            results = await asyncio.gather(*(s.run(0, fire) for s in schedulers))
+            statuses = sorted(d.status for run in results for d in run)
+            assert statuses == ["already-posted", "sent"]
+        posts = await ledgers[0].query("SELECT period_key, status FROM digest_posts")
+    finally:
+        await asyncio.gather(*(ledger.aclose() for ledger in ledgers))
+    sent = [m.text.splitlines()[0] for platform in outbound for m in platform.sent]
+    assert len(sent) == len(set(sent)) == len(fires)  # one post per period, none twice
+    assert len(posts) == len(fires) and {status for _, status in posts} == {"sent"}
