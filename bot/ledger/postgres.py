@@ -294,7 +294,15 @@ _TEACHING = [
     "CREATE INDEX IF NOT EXISTS interactions_correlation ON interactions(correlation_id)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _MEMORY, _TEACHING]
+_EVENTS = [
+    """CREATE TABLE IF NOT EXISTS events_seen (
+        key text PRIMARY KEY,
+        at double precision NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_seen_at ON events_seen(at)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _MEMORY, _TEACHING, _EVENTS]
 assert len(MIGRATIONS) == LATEST, "each SQLite schema version has its PostgreSQL twin"
 
 REBUILD_ROLLUPS = [

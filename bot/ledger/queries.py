@@ -241,6 +241,23 @@ async def latest_digest_posts(ledger: Reader, limit: int = 10) -> list[DigestPos
     return [DigestPost(*row) for row in rows]
 
 
+# --- platform events taken ------------------------------------------------------------------
+
+
+async def claim_event(ledger: Writer, key: str, at: float) -> bool:
+    """True for the first instance to offer ``key`` (a platform event), False after."""
+    (count,) = await ledger.write(
+        ("INSERT INTO events_seen (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, at))
+    )
+    return count == 1
+
+
+async def forget_events(ledger: Writer, before: float) -> int:
+    """Delete the events taken before ``before``; how many."""
+    (count,) = await ledger.write(("DELETE FROM events_seen WHERE at < ?", (before,)))
+    return count
+
+
 # --- tutor stats -----------------------------------------------------------------------------
 
 

@@ -74,6 +74,7 @@ RETRY_MAX_S = 5.0
 CLOSE_RETRIES = 5  # while closing, a failing database is retried this often, then rows are logged
 PURGE_CHUNK = 5000
 PURGE_EVERY_S = 3600.0
+EVENTS_KEPT_S = DAY_S  # platform events taken: Slack retries within an hour at most
 
 COLUMNS = (
     "at",
@@ -460,6 +461,11 @@ class Ledger:
         log.info("forgot the text of %d interactions of one learner", count)
         return count
 
+    async def claim_event(self, key: str) -> bool:
+        """True the first time any instance sharing this ledger offers ``key`` (a platform
+        event id): implements the EventClaims port."""
+        return await queries.claim_event(self, key[: ID_CHARS * 2], self._clock())
+
     async def purge_text(self, now: float | None = None) -> int:
         """Delete message text older than the retention period; returns how many rows."""
         days = self.settings.ledger.text_retention_days
@@ -674,6 +680,7 @@ class Ledger:
         while True:
             try:
                 await self.purge_text()
+                await queries.forget_events(self, self._clock() - EVENTS_KEPT_S)
             except Exception:  # sqlite3 or asyncpg: the database's trouble, not ours
                 log.exception("purging old message text failed; will try again")
             await asyncio.sleep(self._purge_every_s)
