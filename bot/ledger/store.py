@@ -569,7 +569,7 @@ class Ledger:
         """Insert rows in one transaction (one commit) on the writer connection."""
         async with self._lock:
             if self._pg is not None:
-                await self._pg.insert_many(INSERT, rows)
+                await self._pg.insert_interactions(COLUMNS, rows)
                 return
             db = self._require(self._db)
             try:
@@ -662,7 +662,7 @@ class Ledger:
                 values = json.loads(line)
                 rows.append(tuple(values.get(column) for column in COLUMNS))
         if self._pg is not None:
-            await self._pg.insert_many(INSERT, rows)
+            await self._pg.insert_interactions(COLUMNS, rows)
         else:
             db = self._require(self._db)
             await db.executemany(INSERT, rows)
