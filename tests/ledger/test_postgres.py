@@ -211,3 +211,67 @@ async def test_two_instances_at_a_digest_time_post_each_period_once(postgres_set
     sent = [m.text.splitlines()[0] for platform in outbound for m in platform.sent]
     assert len(sent) == len(set(sent)) == len(fires)  # one post per period, none twice
     assert len(posts) == len(fires) and {status for _, status in posts} == {"sent"}
+
+
+async def test_two_slack_instances_answer_an_event_retried_on_each_once(postgres_settings):
+    """Slack HTTP mode behind a load balancer: each event and its retry land on different
+    instances at the same moment; one ledger, one answer per event."""
+    import aiohttp
+
+    from adapters.slack.bot import SlackAdapter
+    from tests.loopback.slack_server import (
+        APP_TOKEN,
+        BOT_TOKEN,
+        SlackServer,
+        event_callback,
+        mention,
+    )
+    from tests.slack_helpers import (
+        SIGNING_SECRET,
+        RecordingCommands,
+        ScriptedCore,
+        loopback_options,
+        signed_headers,
+    )
+
+    async def deliver(port: int, body: str, retry: int) -> int:
+        headers = signed_headers(body) | {"Content-Type": "application/json"}
+        if retry:
+            headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "timeout"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers) as r,
+        ):
+            return r.status
+
+    async with SlackServer() as slack:
+        ledgers = [await Ledger(postgres_settings, purge_every_s=None).open() for _ in range(2)]
+        cores = [ScriptedCore("An answer."), ScriptedCore("An answer.")]
+        adapters = [
+            SlackAdapter(
+                BOT_TOKEN,
+                app_token=APP_TOKEN,
+                signing_secret=SIGNING_SECRET,
+                options=loopback_options(slack, mode="http"),
+                claims=ledger,
+            )
+            for ledger in ledgers
+        ]
+        try:
+            for adapter, core in zip(adapters, cores, strict=True):
+                await adapter.start(core, RecordingCommands())
+            ports = [adapter.http_port for adapter in adapters]
+            for i in range(10):
+                body = json.dumps(event_callback(mention(f"question {i}", ts=slack.next_ts())))
+                statuses = await asyncio.gather(
+                    deliver(ports[i % 2], body, 0), deliver(ports[1 - i % 2], body, 1)
+                )
+                assert statuses == [200, 200]  # both acknowledged
+            for adapter in adapters:
+                await adapter.drain()
+        finally:
+            for adapter in adapters:
+                await adapter.stop()
+            await asyncio.gather(*(ledger.aclose() for ledger in ledgers))
+    asked = sorted(m.text for core in cores for m in core.messages)
+    assert asked == sorted(f"question {i}" for i in range(10))  # each once, none twice
