@@ -33,7 +33,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -390,7 +390,7 @@ class Ledger:
         """Run statements in one transaction on the writer connection; their row counts."""
         self._usable()
         if self._pg is not None:
-            async with self._lock:
+            async with self._lock, self._server_errors():
                 return await self._pg.write(statements)
         db = self._require(self._db)
         async with self._lock:
@@ -409,7 +409,7 @@ class Ledger:
     async def insert(self, sql: str, params: Sequence[Any]) -> int:
         """Run one INSERT in its own transaction on the writer connection; the new rowid."""
         if self._pg is not None:
-            async with self._lock:
+            async with self._lock, self._server_errors():
                 return await self._pg.insert(sql, params)
         db = self._require(self._db)
         async with self._lock:
@@ -500,7 +500,8 @@ class Ledger:
         """Run a read-only query on the reader connection."""
         self._usable()
         if self._pg is not None:
-            return await self._pg.query(sql, params)
+            async with self._server_errors():
+                return await self._pg.query(sql, params)
         reader = self._require(self._reader)
         return [tuple(row) for row in await reader.execute_fetchall(sql, params)]
 
@@ -579,6 +580,16 @@ class Ledger:
                 with contextlib.suppress(Exception):
                     await db.rollback()
                 raise
+
+    @contextlib.asynccontextmanager
+    async def _server_errors(self) -> AsyncIterator[None]:
+        """A PostgreSQL server that is down or busy is a LedgerError (callers report it)."""
+        try:
+            yield
+        except Exception as exc:
+            if self._transient(exc):
+                raise LedgerError(f"the ledger at {self.location} failed: {exc}") from exc
+            raise
 
     def _transient(self, exc: BaseException) -> bool:
         """An error of the database (busy, locked, full, unreachable), not of the rows."""

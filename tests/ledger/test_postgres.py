@@ -275,3 +275,24 @@ async def test_two_slack_instances_answer_an_event_retried_on_each_once(postgres
             await asyncio.gather(*(ledger.aclose() for ledger in ledgers))
     asked = sorted(m.text for core in cores for m in core.messages)
     assert asked == sorted(f"question {i}" for i in range(10))  # each once, none twice
+
+
+async def test_connections_cut_by_the_server_are_made_again_and_no_row_is_lost(
+    postgres_settings,
+):
+    ledger = await Ledger(postgres_settings, purge_every_s=None).open()
+    try:
+        await ledger.record(interaction(1.8e9, correlation_id="before"))
+        conn = await asyncpg.connect(postgres_settings.ledger.url)
+        try:  # every other connection to the server is cut, as by a restart
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE pid != pg_backend_pid() AND datname = current_database()"
+            )
+        finally:
+            await conn.close()
+        await ledger.record(interaction(1.8e9, correlation_id="after"))  # retried, reconnected
+        rows = await ledger.query("SELECT correlation_id FROM interactions ORDER BY id")
+        assert rows == [("before",), ("after",)]
+    finally:
+        await ledger.aclose()
