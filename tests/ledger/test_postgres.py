@@ -296,3 +296,24 @@ async def test_connections_cut_by_the_server_are_made_again_and_no_row_is_lost(
         assert rows == [("before",), ("after",)]
     finally:
         await ledger.aclose()
+
+
+async def test_sigkill_mid_write_loses_no_acknowledged_row_on_postgres(
+    postgres_settings, config_path, tmp_path
+):
+    from tests.ledger.test_ledger_crash import record_then_sigkill
+
+    url = postgres_settings.ledger.url
+    acked = await record_then_sigkill(config_path, tmp_path / "crash", TUTOR_LEDGER_URL=url)
+    conn = await asyncpg.connect(url)
+    try:
+        stored = {cid for (cid,) in await conn.fetch("SELECT correlation_id FROM interactions")}
+        rows = await conn.fetchval("SELECT count(*) FROM interactions")
+        rolled_up = await conn.fetchval("SELECT sum(questions) FROM usage_q")
+    finally:
+        await conn.close()
+    missing = set(acked) - stored
+    assert not missing, f"{len(missing)} acknowledged rows lost, e.g. {sorted(missing)[:5]}"
+    assert rows == len(stored) >= len(acked)
+    assert rolled_up == rows  # the rollups committed in the same transactions as the rows
+    assert not list((tmp_path / "crash").rglob("*.sqlite3"))
