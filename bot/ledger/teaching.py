@@ -8,6 +8,7 @@ Channel settings are read on every message, so they are served from memory after
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -17,6 +18,8 @@ from bot.ledger import queries
 
 if TYPE_CHECKING:
     from bot.ledger.store import Ledger
+
+log = logging.getLogger(__name__)
 
 ID_CHARS = 200
 NOTE_CHARS = 1000
@@ -31,10 +34,17 @@ class LedgerTeaching:
         self._channels: dict[tuple[str, str, str], tuple[str | None, bool | None]] = {}
 
     async def load(self) -> LedgerTeaching:
+        """Read the channels' settings; none (the configured defaults) when the ledger
+        cannot be read, so answering goes on (see Ledger.degrade)."""
+        from bot.ledger.store import LedgerError
+
+        try:
+            stored = await queries.channel_teaching(self._ledger)
+        except LedgerError as exc:
+            log.warning("channel teaching settings are the defaults: %s", exc)
+            stored = []
         channels = {}
-        for platform, workspace, channel, mode, off_topic in await queries.channel_teaching(
-            self._ledger
-        ):
+        for platform, workspace, channel, mode, off_topic in stored:
             channels[(platform, workspace, channel)] = (
                 mode,
                 None if off_topic is None else bool(off_topic),
