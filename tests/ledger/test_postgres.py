@@ -317,3 +317,26 @@ async def test_sigkill_mid_write_loses_no_acknowledged_row_on_postgres(
     assert rows == len(stored) >= len(acked)
     assert rolled_up == rows  # the rollups committed in the same transactions as the rows
     assert not list((tmp_path / "crash").rglob("*.sqlite3"))
+
+
+async def test_course_memory_rows_round_trip_with_votes(settings):
+    """Memory entries (bytes, ids from the database, votes copied by a correlated
+    update) read back the same on both databases (``settings`` is each in turn)."""
+    vector = bytes(range(256)) * 2
+    row = queries.MemoryRow(
+        0, "slack", "T1", "course", "What is a list?", "An ordered collection.", "cloud",
+        "cloud", "[]", "{}", "minilm", vector, 0.002, "cid-1", 0, 0, 0, 1.8e9, None,
+    )  # fmt: skip
+    async with Ledger(settings, purge_every_s=None) as ledger:
+        first = await queries.add_memory(ledger, row)
+        second = await queries.add_memory(ledger, row._replace(correlation_id="cid-2"))
+        for user, vote in (("a", "up"), ("b", "up"), ("c", "down")):
+            await queries.record_vote(ledger, "cid-1", "slack", "T1", user, vote, 1.8e9)
+        assert await queries.sync_memory_votes(ledger, "cid-1") == (2, 1)
+        assert await queries.pin_memory(ledger, first)
+        assert await queries.retire_memory(ledger, second, 1.8e9, "outdated")
+        [kept] = await queries.memory_entries(ledger, "course")
+    assert second > first > 0
+    assert (kept.id, kept.origin, kept.embedding, kept.votes_up, kept.votes_down) == (
+        first, "pinned", vector, 2, 1,
+    )  # fmt: skip
