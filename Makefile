@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c 'import hashlib,sys;print(hashlib.sha1(open("pyproject.toml","rb").read()).hexdigest()[:10])')
-EXTRAS ?= embedded,knowledge,discord,slack,dev
+EXTRAS ?= embedded,knowledge,discord,slack,postgres,dev
 
 .PHONY: setup run test lint bench soak clean
 

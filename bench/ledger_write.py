@@ -4,7 +4,10 @@ Compares the writer's group commit (every row waiting is committed in one
 transaction) with one commit per row, under many concurrent replies and one at a
 time. "Recorded" means record() returned, i.e. the row is committed.
 
-    python bench/ledger_write.py [--quick]
+    python bench/ledger_write.py [--quick] [--backend sqlite|postgres|both]
+
+PostgreSQL runs on a throwaway local cluster (tests/postgres_server.py) with its
+default durability (fsync on, synchronous_commit on), on the same machine.
 """
 
 from __future__ import annotations
@@ -23,12 +26,17 @@ from bot.config import Settings, load_config
 from bot.ledger.store import Ledger
 from tests.conftest import TEST_CONFIG, write_config
 from tests.ledger_helpers import PASTED_CODE, cloud, interaction
+from tests.postgres_server import PostgresCluster, unavailable
 
 GOAL = 5000
 
 
 async def scenario(
-    settings: Settings, rows: int, concurrency: int, max_batch: int
+    settings: Settings,
+    rows: int,
+    concurrency: int,
+    max_batch: int,
+    cluster: PostgresCluster | None = None,
 ) -> dict[str, float]:
     items = [
         (cloud if i % 4 == 0 else interaction)(
@@ -39,7 +47,12 @@ async def scenario(
     done: list[float] = []
     latencies: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.sqlite3"
+        path: Path | None = Path(tmp) / "bench.sqlite3"
+        if cluster is not None:  # a fresh schema of the PostgreSQL server
+            url = await cluster.new_schema_url()
+            ledger_section = settings.ledger.model_copy(update={"url": url})
+            settings = settings.model_copy(update={"ledger": ledger_section})
+            path = None
         async with Ledger(settings, path=path, purge_every_s=None, max_batch=max_batch) as ledger:
 
             async def learner(k: int) -> None:
@@ -71,10 +84,25 @@ async def scenario(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rows (about 20 s)")
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="sqlite")
     args = parser.parse_args()
     rows = 20_000 if args.quick else 100_000
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_config(write_config(Path(tmp), TEST_CONFIG), {})
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    if "postgres" in backends and (reason := unavailable()):
+        sys.exit(f"cannot start PostgreSQL here: {reason}")
+    for backend in backends:
+        cluster = PostgresCluster(durable=True).start() if backend == "postgres" else None
+        try:
+            print(f"\n== {backend} ==")
+            await run(settings, rows, cluster)
+        finally:
+            if cluster is not None:
+                cluster.stop()
+
+
+async def run(settings: Settings, rows: int, cluster: PostgresCluster | None) -> None:
     runs = [
         ("64 concurrent, group commit", rows, 64, 1000),
         ("64 concurrent, commit per row", rows // 5, 64, 1),
@@ -84,7 +112,7 @@ async def main() -> None:
           f"{'rows/commit':>13}{'ack p50':>10}")  # fmt: skip
     results = {}
     for name, n, concurrency, batch in runs:
-        r = await scenario(settings, n, concurrency, batch)
+        r = await scenario(settings, n, concurrency, batch, cluster)
         results[name] = r
         print(
             f"{name:<32}{n:>8,}{r['rate']:>10,.0f}{r['slowest_second']:>11,.0f}"

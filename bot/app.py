@@ -301,7 +301,13 @@ class BotApp:
             app_token=app_token.get_secret_value() if app_token else None,
             signing_secret=signing.get_secret_value() if signing else None,
             options=options,
+            claims=self._event_claims(),
         )
+
+    def _event_claims(self) -> Ledger | None:
+        """The ledger, so instances sharing it take each platform event once."""
+        ledger: Ledger | None = getattr(self, "ledger", None)
+        return ledger if ledger is not None and ledger.degraded is None else None
 
     # --- tutor run -------------------------------------------------------------------
 

@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ROLE_ENV = {
     "default": "DEFAULT_MODEL",
@@ -261,6 +269,20 @@ class LedgerSection(_Strict):
     text_retention_days: int = Field(default=30, ge=0)  # 0: never store message text
     synchronous: Literal["normal", "full"] = "normal"  # "full" also survives power loss
     max_wait_ms: float = Field(default=2000, gt=0)  # longest a reply waits for its row
+    # Where the ledger lives: "" (the file above in the data folder), sqlite:///relative/to/data,
+    # sqlite:////absolute/path, or postgresql://user:pass@host/db (shared by several instances).
+    # TUTOR_LEDGER_URL overrides it. It may hold a password: kept out of reprs and logs.
+    url: str = Field(default="", repr=False)
+
+    @field_validator("url")
+    @classmethod
+    def _known_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                "the ledger url is sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB"
+            )
+        return value
 
 
 Period = Literal["day", "week", "month"]
@@ -506,6 +528,8 @@ def load_config(path: str | Path, environ: Mapping[str, str]) -> Settings:
         base = Path.cwd() if environ.get("TUTOR_DATA_DIR") else path.parent
         data_dir = (base / data_dir).expanduser()
 
+    if (environ.get("TUTOR_LEDGER_URL") or "").strip():
+        raw.setdefault("ledger", {})["url"] = environ["TUTOR_LEDGER_URL"].strip()
     raw |= {
         "config_path": path,
         "data_dir": data_dir,

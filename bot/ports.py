@@ -197,6 +197,14 @@ class Ledger(Protocol):
     async def record(self, interaction: Interaction) -> None: ...
 
 
+class EventClaims(Protocol):
+    """Platform events taken, shared by every instance on one ledger (Slack retries)."""
+
+    async def claim_event(self, key: str) -> bool:
+        """True the first time any instance offers ``key``; False after."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Recalled:
     """An earlier answer that course memory gives again: no model call, no cost."""

@@ -112,3 +112,26 @@ def config_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(config_path: Path) -> Settings:
     return load_config(config_path, {})
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():  # type: ignore[no-untyped-def]
+    """A throwaway PostgreSQL server for the session; skips when none can run here."""
+    from tests.postgres_server import PostgresCluster, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    cluster = PostgresCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+async def postgres_settings(config_path: Path, postgres_cluster) -> Settings:  # type: ignore[no-untyped-def]
+    """The test settings with the ledger in a fresh schema of the throwaway PostgreSQL server."""
+    settings = load_config(config_path, {})
+    url = await postgres_cluster.new_schema_url()
+    return settings.model_copy(update={"ledger": settings.ledger.model_copy(update={"url": url})})

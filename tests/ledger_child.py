@@ -7,6 +7,7 @@ Started by test_ledger_crash.py, which kills it with SIGKILL in the middle of wr
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 
@@ -16,7 +17,8 @@ from tests.ledger_helpers import cloud, interaction
 
 
 async def main(config: str, data_dir: str) -> None:
-    settings = load_config(config, {"TUTOR_DATA_DIR": data_dir})
+    url = {"TUTOR_LEDGER_URL": os.environ.get("TUTOR_LEDGER_URL", "")}  # PostgreSQL, if set
+    settings = load_config(config, {"TUTOR_DATA_DIR": data_dir} | url)
     async with Ledger(settings, purge_every_s=None) as ledger:
 
         async def learner(n: int) -> None:

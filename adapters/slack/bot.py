@@ -66,7 +66,7 @@ from bot.events import (
     correlation_scope,
     new_correlation_id,
 )
-from bot.ports import CommandHandler, Handler
+from bot.ports import CommandHandler, EventClaims, Handler
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +157,11 @@ class SlackAdapter:
         app_token: str | None = None,
         signing_secret: str | None = None,
         options: SlackOptions | None = None,
+        claims: EventClaims | None = None,
     ) -> None:
         self.options = options or SlackOptions()
+        # Events taken by any instance sharing the ledger (None: this process only).
+        self._claims = claims
         if self.options.mode == "socket" and not app_token:
             raise ValueError("Socket Mode needs an app-level token (SLACK_APP_TOKEN, xapp-...)")
         if self.options.mode == "http" and not signing_secret:
@@ -334,18 +337,35 @@ class SlackAdapter:
         """Acknowledge a retried or repeated event without handling it again."""
         event = body.get("event") or {}
         message_key = (event.get("channel"), event.get("ts")) if event.get("ts") else None
-        if body.get("event_id") and not self._seen.first(body["event_id"]):
+        event_id = body.get("event_id")
+        if event_id and (
+            not self._seen.first(event_id) or not await self._first_anywhere(f"event:{event_id}")
+        ):
             retry = (request.headers.get("x-slack-retry-num") or ["?"])[0]
-            log.info("slack: event %s delivered again (retry %s): ignored", body["event_id"], retry)
+            log.info("slack: event %s delivered again (retry %s): ignored", event_id, retry)
             return BoltResponse(status=200, body="")
         # One message can arrive as two events (app_mention and message): answer one.
         if (
             message_key
             and should_answer(event, self.bot_user_id)
-            and not self._seen.first(("message", *message_key))
+            and (
+                not self._seen.first(("message", *message_key))
+                or not await self._first_anywhere("message:{}:{}".format(*message_key))
+            )
         ):
             return BoltResponse(status=200, body="")
         return await next()
+
+    async def _first_anywhere(self, key: str) -> bool:
+        """Whether no other instance took this event; True when the ledger cannot say
+        (a possible second answer beats a silent drop)."""
+        if self._claims is None:
+            return True
+        try:
+            return await self._claims.claim_event(f"slack:{key}")
+        except Exception as exc:
+            log.warning("slack: cannot check %s with the other instances (%s)", key, exc)
+            return True
 
     async def _on_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         where = (event.get("channel", ""), event.get("thread_ts") or "")

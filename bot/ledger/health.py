@@ -8,15 +8,20 @@ import aiosqlite
 
 from bot.config import Settings
 from bot.ledger.schema import LATEST
-from bot.ledger.store import OVERFLOW_SUFFIX
+from bot.ledger.store import OVERFLOW_SUFFIX, POSTGRES_OVERFLOW, is_postgres, sqlite_path
 from bot.ports import CheckResult
 
 
 async def ledger_checks(settings: Settings) -> list[CheckResult]:
     """The ledger: readable, ``PRAGMA integrity_check`` ok, schema version known; and the
     rows waiting in its overflow file, if any."""
-    path = settings.data_dir / settings.ledger.file
-    overflow = path.with_name(path.name + OVERFLOW_SUFFIX)
+    if is_postgres(settings.ledger.url):
+        overflow = settings.data_dir / POSTGRES_OVERFLOW
+        checks = await _postgres_checks(settings.ledger.url)
+    else:
+        path = sqlite_path(settings)
+        overflow = path.with_name(path.name + OVERFLOW_SUFFIX)
+        checks = await _database_checks(path)
     queued = []
     if overflow.exists():
         with overflow.open("rb") as rows:
@@ -29,7 +34,45 @@ async def ledger_checks(settings: Settings) -> list[CheckResult]:
                 "they are imported on the next start with a working ledger",
             )
         )
-    return [*await _database_checks(path), *queued]
+    return [*checks, *queued]
+
+
+async def _postgres_checks(url: str) -> list[CheckResult]:
+    from bot.ledger.postgres import PostgresDatabase, redacted, schema_version
+
+    where = redacted(url)
+    db = PostgresDatabase(url, timeout_s=5.0)
+    try:
+        conn = await db._connect()
+        try:
+            version = await schema_version(conn)
+        finally:
+            await conn.close()
+    except Exception as exc:  # unreachable, refused, bad credentials
+        return [
+            CheckResult(
+                "ledger",
+                "fail",
+                f"{where} cannot be reached: {exc}",
+                "check TUTOR_LEDGER_URL, that the server runs and accepts this user",
+            )
+        ]
+    if version > LATEST:
+        return [
+            CheckResult(
+                "ledger",
+                "fail",
+                f"{where}: schema version {version} is newer than this bot ({LATEST})",
+                "upgrade the bot, or point TUTOR_LEDGER_URL at another database",
+            )
+        ]
+    if version < LATEST:
+        return [
+            CheckResult(
+                "ledger", "warn", f"{where}: schema version {version} migrated to {LATEST} on start"
+            )
+        ]
+    return [CheckResult("ledger", "pass", f"{where}: schema version {version} (latest)")]
 
 
 async def _database_checks(path: Path) -> list[CheckResult]:

@@ -134,7 +134,7 @@ async def latency_histogram(
     rows = await ledger.query(
         "SELECT tier, bucket, sum(n) FROM ("
         f"SELECT tier, bucket, n FROM latency_d WHERE day >= ? AND day < ?{where}"
-        f" UNION ALL {quarter} UNION ALL {quarter}) GROUP BY 1, 2",
+        f" UNION ALL {quarter} UNION ALL {quarter}) AS h GROUP BY 1, 2",
         [d0, d1, *params, *spans[0], *params, *spans[1], *params],
     )
     return [LatencyRow(*row) for row in rows]
@@ -202,7 +202,8 @@ async def claim_digest_post(
             " VALUES (?, ?, 'pending', ?, ?) ON CONFLICT (period_key, target) DO UPDATE"
             " SET status = 'pending', run_id = excluded.run_id,"
             " claimed_at = excluded.claimed_at, error = NULL"
-            " WHERE status = 'failed' OR (status = 'pending' AND claimed_at < ?)",
+            " WHERE digest_posts.status = 'failed'"
+            " OR (digest_posts.status = 'pending' AND digest_posts.claimed_at < ?)",
             (period_key, target, run_id, now, stale_before),
         )
     )
@@ -238,6 +239,23 @@ async def latest_digest_posts(ledger: Reader, limit: int = 10) -> list[DigestPos
         [limit],
     )
     return [DigestPost(*row) for row in rows]
+
+
+# --- platform events taken ------------------------------------------------------------------
+
+
+async def claim_event(ledger: Writer, key: str, at: float) -> bool:
+    """True for the first instance to offer ``key`` (a platform event), False after."""
+    (count,) = await ledger.write(
+        ("INSERT INTO events_seen (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, at))
+    )
+    return count == 1
+
+
+async def forget_events(ledger: Writer, before: float) -> int:
+    """Delete the events taken before ``before``; how many."""
+    (count,) = await ledger.write(("DELETE FROM events_seen WHERE at < ?", (before,)))
+    return count
 
 
 # --- tutor stats -----------------------------------------------------------------------------
@@ -710,17 +728,22 @@ async def content_gaps(
     return int(count), [Gap(*row) for row in rows]
 
 
+# Votes counted in SQL both databases accept (PostgreSQL does not sum booleans).
+_UP = "sum(CASE WHEN f.vote = 'up' THEN 1 ELSE 0 END)"
+_DOWN = "sum(CASE WHEN f.vote = 'down' THEN 1 ELSE 0 END)"
+
+
 async def most_down_voted(
     ledger: Reader, start: float, end: float, scope: Scope | None = None, limit: int = 5
 ) -> list[DownVoted]:
     """The answers voted down most by learners in [start, end)."""
     where, params = _scope_where(scope, "f.")
     rows = await ledger.query(
-        "SELECT f.correlation_id, coalesce(i.route, '?'), coalesce(i.model, '?'), i.text,"
-        " sum(f.vote = 'down'), sum(f.vote = 'up')"
+        "SELECT f.correlation_id, coalesce(min(i.route), '?'), coalesce(min(i.model), '?'),"
+        f" min(i.text), {_DOWN}, {_UP}"
         " FROM feedback AS f LEFT JOIN interactions AS i ON i.correlation_id = f.correlation_id"
         f" WHERE f.at >= ? AND f.at < ?{where} GROUP BY f.correlation_id"
-        " HAVING sum(f.vote = 'down') > 0 ORDER BY 5 DESC, 6, 1 LIMIT ?",
+        f" HAVING {_DOWN} > 0 ORDER BY 5 DESC, 6, 1 LIMIT ?",
         [start, end, *params, limit],
     )
     return [DownVoted(*row) for row in rows]
@@ -732,7 +755,7 @@ async def votes_by_route(
     """Up and down votes cast in [start, end), per route of the answer voted on."""
     where, params = _scope_where(scope, "f.")
     rows = await ledger.query(
-        "SELECT coalesce(i.route, 'unknown'), sum(f.vote = 'up'), sum(f.vote = 'down')"
+        f"SELECT coalesce(i.route, 'unknown'), {_UP}, {_DOWN}"
         " FROM feedback AS f LEFT JOIN interactions AS i ON i.correlation_id = f.correlation_id"
         f" WHERE f.at >= ? AND f.at < ?{where} GROUP BY 1 ORDER BY 1",
         [start, end, *params],

@@ -407,7 +407,17 @@ _TEACHING = [
     "CREATE INDEX IF NOT EXISTS interactions_correlation ON interactions(correlation_id)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _MEMORY, _TEACHING]
+# v8: platform events already taken by an instance (Slack retries, one message arriving as two
+# events), so several instances sharing the ledger answer each once. Kept for a day.
+_EVENTS = [
+    """CREATE TABLE IF NOT EXISTS events_seen (
+        key TEXT PRIMARY KEY,          -- e.g. slack:event:Ev123 or slack:message:C1:1700.1
+        at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS events_seen_at ON events_seen(at)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _MEMORY, _TEACHING, _EVENTS]
 LATEST = len(MIGRATIONS)
 
 # Recomputes every rollup from the raw rows (after a bulk load that bypassed the trigger).

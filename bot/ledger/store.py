@@ -1,4 +1,10 @@
-"""The usage ledger: every interaction in SQLite (WAL mode), plus persisted preferences.
+"""The usage ledger: every interaction in SQLite (WAL mode) or PostgreSQL, plus persisted
+preferences.
+
+``[ledger] url`` (or ``TUTOR_LEDGER_URL``) chooses the database: an SQLite file (the
+default, in the data folder) or a PostgreSQL server that several instances share
+(``bot.ledger.postgres``). Everything below holds for both; nothing is written to
+SQLite when the URL names PostgreSQL.
 
 Durability: ``record()`` returns only once the transaction holding the row has
 committed; that is what "recorded" means. A committed row survives the bot process
@@ -27,10 +33,10 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
@@ -42,6 +48,7 @@ from bot.ledger.preferences import SqlitePreferences
 from bot.ledger.schema import (
     DAY_S,
     QUARTER_S,
+    REBUILD_ROLLUPS,
     SchemaError,
     escalations,
     latency_bucket,
@@ -51,18 +58,23 @@ from bot.ledger.schema import (
 )
 from bot.ports import Interaction
 
+if TYPE_CHECKING:
+    from bot.ledger.postgres import PostgresDatabase
+
 log = logging.getLogger(__name__)
 
 NO_MODEL = "none"  # the tutor's model name when nothing answered (empty message, all failed)
 MAX_BATCH = 1000
 MEMORY_ROWS = 10_000  # rows waiting in memory for a failing database; then the overflow file
 OVERFLOW_SUFFIX = ".overflow.jsonl"  # beside the ledger; imported on the next healthy open
+POSTGRES_OVERFLOW = "ledger-postgresql.overflow.jsonl"  # in the data folder
 ID_CHARS = 200  # user, channel, workspace ids are short; anything longer is cut
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 5.0
 CLOSE_RETRIES = 5  # while closing, a failing database is retried this often, then rows are logged
 PURGE_CHUNK = 5000
 PURGE_EVERY_S = 3600.0
+EVENTS_KEPT_S = DAY_S  # platform events taken: Slack retries within an hour at most
 
 COLUMNS = (
     "at",
@@ -140,8 +152,14 @@ class Ledger:
         memory_rows: int = MEMORY_ROWS,
     ) -> None:
         self.settings = settings
-        self.path = path or settings.data_dir / settings.ledger.file
-        self.overflow_path = self.path.with_name(self.path.name + OVERFLOW_SUFFIX)
+        url = settings.ledger.url
+        # The PostgreSQL server's URL, when the ledger is there (then self.path is unused).
+        self.postgres_url = url if path is None and is_postgres(url) else None
+        self.path = path or sqlite_path(settings)
+        if self.postgres_url:
+            self.overflow_path = settings.data_dir / POSTGRES_OVERFLOW
+        else:
+            self.overflow_path = self.path.with_name(self.path.name + OVERFLOW_SUFFIX)
         # Why the database cannot be used, when it cannot: rows then go to the overflow file.
         self.degraded: str | None = None
         self.lost = 0  # rows neither the database nor the overflow file could take
@@ -159,6 +177,7 @@ class Ledger:
         self._keep_text = settings.ledger.text_retention_days > 0
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._pg: PostgresDatabase | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
@@ -179,6 +198,8 @@ class Ledger:
         The data folder is created private (0700) and the database files are 0600: they
         hold learners' words. Rows left in the overflow file are imported.
         """
+        if self.postgres_url:
+            return await self._open_postgres(self.postgres_url)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             _private(self.path)
@@ -202,16 +223,53 @@ class Ledger:
         except BaseException:
             await self._close_connections()
             raise
+        self._start()
+        log.info("ledger open at %s", self.path)
+        return self
+
+    async def _open_postgres(self, url: str) -> Ledger:
+        from bot.ledger.postgres import TRANSIENT, PostgresDatabase, redacted
+
+        self.overflow_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self._pg = await PostgresDatabase(url, timeout_s=self._busy_timeout_s * 2).open()
+            await self._import_overflow()
+            await self.preferences.load()
+        except BaseException as exc:
+            await self._close_connections()
+            if isinstance(exc, TRANSIENT):
+                raise LedgerError(f"{redacted(url)}: cannot connect ({exc})") from exc
+            raise
+        self._start()
+        log.info("ledger open at %s", redacted(url))
+        return self
+
+    def _start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="ledger-writer")
         if self._purge_every_s:
             self._maintenance = asyncio.create_task(self._maintain(), name="ledger-maintenance")
-        log.info("ledger open at %s", self.path)
-        return self
+
+    @property
+    def location(self) -> str:
+        """Where the rows go, for messages (a PostgreSQL URL without its password)."""
+        if self.postgres_url:
+            from bot.ledger.postgres import redacted
+
+            return redacted(self.postgres_url)
+        return str(self.path)
 
     def degrade(self, exc: BaseException) -> Ledger:
         """Go on without the database (it cannot be opened): rows queue in the overflow file,
         reads raise LedgerError saying what is wrong and how to recover."""
-        self.degraded = f"{self.path} cannot be used ({exc})"
+        self.degraded = f"{self.location} cannot be used ({exc})"
+        if self.postgres_url:
+            log.error(
+                "the ledger %s; answering goes on and rows are queued in %s, imported once "
+                "the server takes connections again (on the next start). Run `tutor doctor`.",
+                self.degraded,
+                self.overflow_path,
+            )
+            return self
         log.error(
             "the ledger %s; answering goes on and rows are queued in %s. Run `tutor doctor`; "
             "to recover, stop the bot and `mv %s %s.broken` (a new ledger is created and "
@@ -227,7 +285,7 @@ class Ledger:
 
     async def aclose(self) -> None:
         """Write every queued row, then close. Safe to call twice."""
-        if self._db is None:
+        if self._db is None and self._pg is None:
             return
         self._closing = True
         if self._maintenance is not None:
@@ -237,8 +295,9 @@ class Ledger:
         if self._writer is not None:
             self._queue.put_nowait(_STOP)
             await self._writer
-        with contextlib.suppress(sqlite3.Error):
-            await self._db.execute("PRAGMA optimize")
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                await self._db.execute("PRAGMA optimize")
         await self._close_connections()
 
     async def _close_connections(self) -> None:
@@ -247,6 +306,10 @@ class Ledger:
                 with contextlib.suppress(Exception):
                     await conn.close()
         self._reader = self._db = None
+        if self._pg is not None:
+            with contextlib.suppress(Exception):
+                await self._pg.close()
+            self._pg = None
 
     # --- the Ledger port -----------------------------------------------------------------
 
@@ -326,6 +389,9 @@ class Ledger:
     async def write(self, *statements: tuple[str, Sequence[Any]]) -> list[int]:
         """Run statements in one transaction on the writer connection; their row counts."""
         self._usable()
+        if self._pg is not None:
+            async with self._lock, self._server_errors():
+                return await self._pg.write(statements)
         db = self._require(self._db)
         async with self._lock:
             counts: list[int] = []
@@ -342,6 +408,9 @@ class Ledger:
 
     async def insert(self, sql: str, params: Sequence[Any]) -> int:
         """Run one INSERT in its own transaction on the writer connection; the new rowid."""
+        if self._pg is not None:
+            async with self._lock, self._server_errors():
+                return await self._pg.insert(sql, params)
         db = self._require(self._db)
         async with self._lock:
             try:
@@ -392,6 +461,11 @@ class Ledger:
         log.info("forgot the text of %d interactions of one learner", count)
         return count
 
+    async def claim_event(self, key: str) -> bool:
+        """True the first time any instance sharing this ledger offers ``key`` (a platform
+        event id): implements the EventClaims port."""
+        return await queries.claim_event(self, key[: ID_CHARS * 2], self._clock())
+
     async def purge_text(self, now: float | None = None) -> int:
         """Delete message text older than the retention period; returns how many rows."""
         days = self.settings.ledger.text_retention_days
@@ -412,11 +486,22 @@ class Ledger:
                     log.info("purged the text of %d interactions older than %d days", total, days)
                 return total
 
+    async def rebuild_rollups(self) -> None:
+        """Recompute every rollup from the raw rows (after a bulk load that bypassed the
+        trigger)."""
+        statements = REBUILD_ROLLUPS
+        if self._pg is not None:
+            from bot.ledger.postgres import REBUILD_ROLLUPS as statements
+        await self.write(*((sql, ()) for sql in statements))
+
     # --- reads --------------------------------------------------------------------------------
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query on the reader connection."""
         self._usable()
+        if self._pg is not None:
+            async with self._server_errors():
+                return await self._pg.query(sql, params)
         reader = self._require(self._reader)
         return [tuple(row) for row in await reader.execute_fetchall(sql, params)]
 
@@ -434,17 +519,18 @@ class Ledger:
         )
         # A cloud answer of unknown cost (no price) counts at the dearest known price.
         dearest = self.pricing.dearest_price()
-        guess = "(input_tokens * ? + output_tokens * ?) / 1000000.0"
-        prices = [dearest.input, dearest.output]
+        # Prices inline (floats from the config, not input): both databases then type them alike.
+        price_in, price_out = _finite(dearest.input) or 0.0, _finite(dearest.output) or 0.0
+        guess = f"(input_tokens * {price_in!r} + output_tokens * {price_out!r}) / 1000000.0"
         unpriced = await self.query(
             f"SELECT tier, total({guess}) FROM interactions"
             " WHERE at >= ? AND route = 'cloud' AND cost_usd IS NULL GROUP BY 1",
-            [*prices, start],
+            [start],
         )
         learners = await self.query(
             f"SELECT platform, workspace, user, total(coalesce(cost_usd, {guess}))"
             " FROM interactions WHERE at >= ? AND route = 'cloud' GROUP BY 1, 2, 3",
-            [*prices, start],
+            [start],
         )
         spent_by_tier = {tier: spent for tier, spent in tiers if spent}
         for tier, spent in unpriced:
@@ -480,20 +566,54 @@ class Ledger:
             if rows:
                 await self._commit(rows)
 
+    async def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows in one transaction (one commit) on the writer connection."""
+        async with self._lock:
+            if self._pg is not None:
+                await self._pg.insert_interactions(COLUMNS, rows)
+                return
+            db = self._require(self._db)
+            try:
+                await db.executemany(INSERT, rows)
+                await db.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await db.rollback()
+                raise
+
+    @contextlib.asynccontextmanager
+    async def _server_errors(self) -> AsyncIterator[None]:
+        """A PostgreSQL server that is down or busy is a LedgerError (callers report it)."""
+        try:
+            yield
+        except Exception as exc:
+            if self._transient(exc):
+                raise LedgerError(f"the ledger at {self.location} failed: {exc}") from exc
+            raise
+
+    def _transient(self, exc: BaseException) -> bool:
+        """An error of the database (busy, locked, full, unreachable), not of the rows."""
+        if isinstance(exc, sqlite3.OperationalError):
+            return True
+        if self._pg is not None:
+            from bot.ledger.postgres import TRANSIENT
+
+            return isinstance(exc, TRANSIENT)
+        return False
+
     async def _commit(self, batch: list[_Pending]) -> None:
-        db = self._require(self._db)
         delay, attempts = RETRY_FIRST_S, 0
         while True:
             try:
-                async with self._lock:
-                    try:
-                        await db.executemany(INSERT, [p.row for p in batch])
-                        await db.commit()
-                    except BaseException:
-                        with contextlib.suppress(Exception):
-                            await db.rollback()
-                        raise
-            except sqlite3.OperationalError as exc:
+                await self._insert_rows([p.row for p in batch])
+            except Exception as exc:
+                if not self._transient(exc):
+                    if len(batch) == 1:
+                        self._give_up(batch, exc)
+                        return
+                    for pending in batch:  # find the row the database refuses; keep the others
+                        await self._commit([pending])
+                    return
                 # Busy, locked, full, an I/O error: the database, not the rows. Keep them.
                 attempts += 1
                 if self._closing and attempts > CLOSE_RETRIES:
@@ -505,13 +625,6 @@ class Ledger:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
-            except Exception as exc:
-                if len(batch) == 1:
-                    self._give_up(batch, exc)
-                    return
-                for pending in batch:  # find the row the database refuses; keep the others
-                    await self._commit([pending])
-                return
             self.commits += 1
             self.recorded += len(batch)
             for pending in batch:
@@ -559,9 +672,12 @@ class Ledger:
             with contextlib.suppress(ValueError, TypeError):
                 values = json.loads(line)
                 rows.append(tuple(values.get(column) for column in COLUMNS))
-        db = self._require(self._db)
-        await db.executemany(INSERT, rows)
-        await db.commit()
+        if self._pg is not None:
+            await self._pg.insert_interactions(COLUMNS, rows)
+        else:
+            db = self._require(self._db)
+            await db.executemany(INSERT, rows)
+            await db.commit()
         self.overflow_path.unlink()
         self.recorded += len(rows)
         log.info("ledger: imported %d queued rows from %s", len(rows), self.overflow_path)
@@ -575,7 +691,8 @@ class Ledger:
         while True:
             try:
                 await self.purge_text()
-            except sqlite3.Error:
+                await queries.forget_events(self, self._clock() - EVENTS_KEPT_S)
+            except Exception:  # sqlite3 or asyncpg: the database's trouble, not ours
                 log.exception("purging old message text failed; will try again")
             await asyncio.sleep(self._purge_every_s)
 
@@ -583,6 +700,20 @@ class Ledger:
         if conn is None:
             raise LedgerError("the ledger is not open")
         return conn
+
+
+def is_postgres(url: str) -> bool:
+    """Whether a ledger URL names a PostgreSQL server."""
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def sqlite_path(settings: Settings) -> Path:
+    """The SQLite file of the ledger: ``[ledger] url`` as ``sqlite:///relative/to/data``
+    or ``sqlite:////absolute``, else ``[ledger] file`` in the data folder."""
+    url = settings.ledger.url
+    if url.startswith("sqlite:///"):
+        return settings.data_dir / url.removeprefix("sqlite:///")  # an absolute path wins
+    return settings.data_dir / settings.ledger.file
 
 
 def _private(path: Path) -> None:

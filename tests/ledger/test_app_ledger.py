@@ -102,8 +102,11 @@ def seed(settings) -> None:
 
 
 @pytest.fixture
-def cli_config(tmp_path, monkeypatch):
+def cli_config(tmp_path, monkeypatch, settings):
     monkeypatch.delenv("TUTOR_DATA_DIR", raising=False)
+    monkeypatch.delenv("TUTOR_LEDGER_URL", raising=False)
+    if settings.ledger.url:  # the CLI reads the ledger's URL from the environment
+        monkeypatch.setenv("TUTOR_LEDGER_URL", settings.ledger.url)
     return write_config(tmp_path, TEST_CONFIG)
 
 

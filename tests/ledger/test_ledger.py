@@ -15,7 +15,6 @@ from bot.config import LedgerSection
 from bot.events import IncomingMessage, Reason, ReasonCode
 from bot.ledger.schema import (
     LATEST,
-    REBUILD_ROLLUPS,
     SchemaError,
     escalations,
     latency_bucket,
@@ -143,11 +142,12 @@ async def test_rollups_kept_by_the_trigger_equal_a_rebuild_from_the_rows(ledger)
             it = interaction(at, model=kind, route=route, cost=cost, **common)
         await ledger.record(it)
     kept = await snapshot(ledger)
-    await ledger.write(*((sql, ()) for sql in REBUILD_ROLLUPS))
+    await ledger.rebuild_rollups()
     assert await snapshot(ledger) == kept
     assert sum(n for *_, n in kept["latency_d"]) == sum(n for *_, n in kept["latency_q"]) > 0
 
 
+@pytest.mark.sqlite_only
 async def test_a_fresh_database_is_at_the_latest_schema_in_wal_mode(ledger):
     assert await rows(ledger, "PRAGMA user_version") == [(LATEST,)]
     assert await rows(ledger, "PRAGMA journal_mode") == [("wal",)]
@@ -156,6 +156,7 @@ async def test_a_fresh_database_is_at_the_latest_schema_in_wal_mode(ledger):
     assert set(ROLLUPS) <= tables
 
 
+@pytest.mark.sqlite_only
 async def test_migrates_from_version_1_keeping_and_rolling_up_old_rows(settings):
     path = settings.data_dir / settings.ledger.file
     path.parent.mkdir(parents=True)
@@ -208,6 +209,7 @@ async def test_migrates_from_version_1_keeping_and_rolling_up_old_rows(settings)
         assert await rows(ledger, "SELECT count(*) FROM learners") == [(4,)]
 
 
+@pytest.mark.sqlite_only
 async def test_a_database_from_a_newer_bot_is_refused(settings):
     path = settings.data_dir / settings.ledger.file
     path.parent.mkdir(parents=True)
@@ -231,6 +233,7 @@ async def test_hostile_and_broken_values_are_stored_safely(ledger, settings):
     assert len(text2) == settings.tutor.max_input_chars and latency2 == 0.0
 
 
+@pytest.mark.sqlite_only
 async def test_a_locked_database_delays_the_row_but_never_loses_it(settings):
     quick = settings.model_copy(update={"ledger": LedgerSection(max_wait_ms=100)})
     async with Ledger(quick, busy_timeout_s=0.01, purge_every_s=None) as ledger:
@@ -345,6 +348,7 @@ def test_escalations_are_codes_each_once_without_the_tier():
     assert escalations([tier]) == '["tier-chain"]'
 
 
+@pytest.mark.sqlite_only
 async def test_migrates_from_version_3_counting_escalations_by_code(settings):
     """Texts with scores in them were counted apart; now by code, forgotten learners kept."""
     path = settings.data_dir / settings.ledger.file
@@ -396,6 +400,7 @@ async def test_migrates_from_version_3_counting_escalations_by_code(settings):
         assert (await rows(ledger, by_code))[0] == ("classifier-complex", 4)
 
 
+@pytest.mark.sqlite_only
 async def test_migrates_from_version_2_adding_the_cloud_answer_column(settings):
     path = settings.data_dir / settings.ledger.file
     path.parent.mkdir(parents=True)
@@ -441,6 +446,7 @@ async def test_privacy_is_the_learners_on_every_server_across_a_reopen(settings)
         assert not (await ledger.preferences.preferences("slack", "g1", "c1", "u1")).local_only
 
 
+@pytest.mark.sqlite_only
 async def test_a_full_disk_queues_in_memory_then_overflows_never_logging_text(settings, caplog):
     """Finding 9: rows wait in memory up to a bound, then in the overflow file."""
     impatient = settings.ledger.model_copy(update={"max_wait_ms": 200})
@@ -467,6 +473,7 @@ async def test_a_full_disk_queues_in_memory_then_overflows_never_logging_text(se
         assert not ledger.overflow_path.exists()
 
 
+@pytest.mark.sqlite_only
 async def test_the_data_folder_and_the_ledger_are_private(settings):
     async with Ledger(settings, purge_every_s=None):
         pass

@@ -11,9 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = ROOT / "tests" / "ledger_child.py"
 
 
-async def test_sigkill_mid_write_loses_no_acknowledged_row(config_path, tmp_path):
-    data = tmp_path / "crash-data"
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
+async def record_then_sigkill(config_path: Path, data: Path, **env: str) -> list[str]:
+    """Run the child until it acknowledged 3,000 rows, SIGKILL it; the ids it acknowledged."""
+    env = os.environ | {"PYTHONPATH": str(ROOT)} | env
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(CHILD),
@@ -39,7 +39,12 @@ async def test_sigkill_mid_write_loses_no_acknowledged_row(config_path, tmp_path
     assert proc.returncode == -signal.SIGKILL
     # Every complete line was printed after its row was acknowledged.
     acked += rest.decode().split("\n")[:-1]
+    return acked
 
+
+async def test_sigkill_mid_write_loses_no_acknowledged_row(config_path, tmp_path):
+    data = tmp_path / "crash-data"
+    acked = await record_then_sigkill(config_path, data)
     with sqlite3.connect(data / "ledger.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         stored = {cid for (cid,) in db.execute("SELECT correlation_id FROM interactions")}
