@@ -201,6 +201,10 @@ async def run_course(
         await knowledge.aclose()
         if openai_url:
             settings = with_openai_url(settings, openai_url)
+        # Each answer is the pipeline's own: none comes from course memory, which would
+        # otherwise remember earlier runs' cloud answers (bench/semester.py measures it).
+        memory = settings.memory.model_copy(update={"enabled": False})
+        settings = settings.model_copy(update={"memory": memory})
         async with BotApp(settings, embedder=embedder) as app:
             if args.pipeline == "model-only":  # a bench-only switch: no config turns these off
                 app.tutor.retriever = SearchOnly(app.tutor.retriever)
