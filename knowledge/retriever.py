@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 2000
 MIN_CANDIDATES = 40
+MAX_SECTIONS = 2  # a passage's other close sections, carried for the course quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,10 @@ class CourseRetriever:
         docs: dict[str, _Doc] = {}
         for rank, hit in enumerate(self._dense_sources(dense, vector), 1):
             docs[_source(hit)] = _Doc(hit, dense_rank=rank)
+        for hit in dense:  # the source's other close sections, for quoting the right one
+            doc = docs[_source(hit)]
+            if hit is not doc.hit and len(doc.sections) < MAX_SECTIONS:
+                doc.sections.append(hit)
         others: dict[str, tuple[str, int]] = {}  # source: (its best keyword chunk, rank)
         for rank, (chunk_id, source) in enumerate(_first_per_source(keyword), 1):
             if source in docs:
@@ -271,6 +276,7 @@ class _Doc:
     hit: Hit  # the source's best chunk
     dense_rank: int = 0  # 0: not among the dense candidates
     keyword_rank: int = 0
+    sections: list[Hit] = field(default_factory=list)  # its next most similar chunks
 
 
 def _source(hit: Hit) -> str:
@@ -322,5 +328,9 @@ def _passage(doc: _Doc, score: float, fused: float) -> Passage:
             "fused": round(fused, 4),
             "dense_rank": doc.dense_rank or None,
             "keyword_rank": doc.keyword_rank or None,
+            "sections": [
+                {"text": s.text, "title": str(s.metadata.get("title", "")), "score": s.similarity}
+                for s in doc.sections
+            ],
         },
     )

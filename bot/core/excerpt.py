@@ -149,7 +149,7 @@ def course_quote(
     comes first; a second one is quoted only when it is on the question too.
     """
     wanted = terms(question)
-    ranked = _rank([p for p in passages if p.text.strip()], wanted)
+    ranked = _rank([p for p in _with_sections(passages) if p.text.strip()], wanted)
     if not ranked:
         return None
     picked = [ranked[0]]
@@ -300,6 +300,19 @@ def _bounded(body: str, before: bool, after: bool) -> str:
 
 def _drop_headings(text: str) -> str:
     return "\n".join(line for line in text.split("\n") if not _HEADING.match(line))
+
+
+def _with_sections(passages: Sequence[Passage]) -> list[Passage]:
+    """Each passage, then the other close sections of its lesson the retriever found
+    (``metadata["sections"]``), so the quote can take the one that names what was asked."""
+    expanded = []
+    for passage in passages:
+        expanded.append(passage)
+        for section in passage.metadata.get("sections", ()):
+            score = min(passage.score, float(section.get("score", 0.0)))
+            title = str(section.get("title", "")) or passage.title
+            expanded.append(Passage(str(section.get("text", "")), passage.source, title, score))
+    return expanded
 
 
 def _topic(passage: Passage) -> str:

@@ -123,3 +123,26 @@ def test_the_passage_that_names_what_was_asked_for_is_quoted_first():
 def test_no_passages_no_quote():
     assert course_quote("anything", []) is None
     assert course_quote("anything", [Passage("  ", "a.md", "A", 0.5)]) is None
+
+
+def test_a_lessons_other_close_section_is_quoted_when_it_names_what_was_asked():
+    intro = body("05-loops.md").split("\n## ", 1)[0].strip()
+    loops = Passage(
+        intro,
+        "05-loops.md",
+        "Lesson 5: Loops",
+        0.49,
+        metadata={
+            "sections": [
+                {
+                    "text": section("05-loops.md", "## break and continue"),
+                    "title": "Lesson 5: Loops > break and continue",
+                    "score": 0.44,
+                }
+            ]
+        },
+    )
+    quote = course_quote("How do I skip the rest of a loop iteration?", [loops])
+    assert quote is not None
+    assert "`continue` skips the rest" in quote
+    assert "(from Lesson 5: Loops > break and continue, 05-loops.md)" in quote

@@ -186,3 +186,10 @@ async def test_an_index_built_by_another_embedder_is_refused(course_settings, st
     with pytest.raises(EmbedderMismatch, match="tutor ingest --reindex"):
         await knowledge.ingest([course_settings.data_dir])  # never mixes vectors
     await knowledge.aclose()
+
+
+async def test_a_passage_carries_its_lessons_other_close_sections(retriever):
+    [loops] = await retriever.search("How do I skip the rest of a loop iteration?", k=1)
+    sections = loops.metadata["sections"]
+    assert loops.source == "05-loops.md" and 0 < len(sections) <= 2
+    assert all(s["text"] != loops.text and s["score"] <= loops.metadata["dense"] for s in sections)
