@@ -16,7 +16,7 @@ import anthropic
 
 from bot.config import AnthropicModel
 from bot.events import ChatMessage
-from bot.models.base import Stopwatch, StreamingModel
+from bot.models.base import CloudModel, Stopwatch, retry_after
 from bot.ports import (
     Generation,
     GenerationParams,
@@ -36,27 +36,13 @@ CACHE = {"type": "ephemeral"}
 KEY_HINT = "create a key at https://console.anthropic.com/settings/keys and set ANTHROPIC_API_KEY"
 
 
-class AnthropicChatModel(StreamingModel):
+class AnthropicChatModel(CloudModel):
     provider = "anthropic"
-    is_local = False
+    config: AnthropicModel
+    _client: anthropic.AsyncAnthropic | None
 
     def __init__(self, name: str, config: AnthropicModel, api_key: str | None) -> None:
-        self.name = name
-        self.config = config
-        self.base_url = config.base_url or DEFAULT_BASE_URL
-        self.configured = bool(api_key)  # without a key every call fails at once
-        # The key and base_url are always passed, so the client reads no credentials or
-        # endpoint from the environment or a profile on disk.
-        self._client = (
-            anthropic.AsyncAnthropic(
-                api_key=api_key,
-                base_url=self.base_url,
-                timeout=config.timeout_s,
-                max_retries=config.max_retries,
-            )
-            if api_key
-            else None
-        )
+        super().__init__(name, config, api_key, anthropic.AsyncAnthropic, DEFAULT_BASE_URL)
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams | None = None
@@ -113,10 +99,6 @@ class AnthropicChatModel(StreamingModel):
             cache_write_tokens=usage.cache_write,
         )
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-
     def _translate(self, exc: anthropic.APIError) -> ModelError:
         if isinstance(exc, anthropic.APITimeoutError):
             return ModelTimeout(self.name, f"{self.base_url} did not answer in time")
@@ -131,7 +113,7 @@ class AnthropicChatModel(StreamingModel):
         message = exc.api_message or exc.message
         if kind == "rate_limit_error":
             return ModelRateLimited(
-                self.name, f"rate limited: {message}", retry_after=_retry_after(exc)
+                self.name, f"rate limited: {message}", retry_after=retry_after(exc.response.headers)
             )
         if kind == "overloaded_error":
             return ModelUnavailable(
@@ -218,11 +200,3 @@ _TYPE_OF_STATUS = {
     429: "rate_limit_error",
     529: "overloaded_error",
 }
-
-
-def _retry_after(exc: anthropic.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after")
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

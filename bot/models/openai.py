@@ -10,7 +10,7 @@ import openai
 
 from bot.config import OpenAIModel
 from bot.events import ChatMessage
-from bot.models.base import Stopwatch, StreamingModel, as_dicts
+from bot.models.base import CloudModel, Stopwatch, as_dicts, retry_after
 from bot.ports import (
     Generation,
     GenerationParams,
@@ -27,25 +27,13 @@ from bot.ports import (
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-class OpenAIChatModel(StreamingModel):
+class OpenAIChatModel(CloudModel):
     provider = "openai"
-    is_local = False
+    config: OpenAIModel
+    _client: openai.AsyncOpenAI | None
 
     def __init__(self, name: str, config: OpenAIModel, api_key: str | None) -> None:
-        self.name = name
-        self.config = config
-        self.base_url = config.base_url or DEFAULT_BASE_URL
-        self.configured = bool(api_key)  # without a key every call fails at once
-        self._client = (
-            openai.AsyncOpenAI(
-                api_key=api_key,
-                base_url=self.base_url,
-                timeout=config.timeout_s,
-                max_retries=config.max_retries,
-            )
-            if api_key
-            else None
-        )
+        super().__init__(name, config, api_key, openai.AsyncOpenAI, DEFAULT_BASE_URL)
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams | None = None
@@ -104,10 +92,6 @@ class OpenAIChatModel(StreamingModel):
             finish_reason=finish,
         )
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-
     def _translate(self, exc: openai.APIError) -> ModelError:
         if isinstance(exc, openai.APITimeoutError):
             return ModelTimeout(self.name, f"{self.base_url} did not answer in time")
@@ -117,7 +101,9 @@ class OpenAIChatModel(StreamingModel):
             )
         if isinstance(exc, openai.RateLimitError):
             return ModelRateLimited(
-                self.name, f"rate limited: {exc.message}", retry_after=_retry_after(exc)
+                self.name,
+                f"rate limited: {exc.message}",
+                retry_after=retry_after(exc.response.headers),
             )
         if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
             return ModelUnavailable(
@@ -150,11 +136,3 @@ def estimate_prompt_tokens(messages: Sequence[ChatMessage]) -> int:
     """A generous local count of a chat prompt's tokens."""
     body = sum(estimate_tokens(m.content) + TOKENS_PER_MESSAGE for m in messages)
     return body + TOKENS_PER_REPLY
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after")
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
