@@ -18,6 +18,11 @@ Route = Literal["local", "memory", "cloud"]
 Outcome = Literal["answered", "fell_back", "failed"]
 Role = Literal["system", "user", "assistant"]
 
+# The tags around the course material at the head of a learner's turn: the prompt writes
+# them, redaction keeps what they enclose verbatim, Claude caches it as a prefix.
+MATERIAL_OPEN = "<course-material>"
+MATERIAL_CLOSE = "</course-material>"
+
 
 def new_correlation_id() -> str:
     """A short id that ties one message's log lines, reply and ledger row together."""

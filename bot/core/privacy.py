@@ -14,7 +14,7 @@ from dataclasses import replace
 import phonenumbers
 
 from bot.config import PrivacySection
-from bot.events import ChatMessage
+from bot.events import MATERIAL_CLOSE, MATERIAL_OPEN, ChatMessage
 
 # Local part: a word character first (so a quote before the address stays), then up to
 # 63 of the characters RFC 5322 allows; the domain: up to ten labels and a TLD.
@@ -24,8 +24,6 @@ EMAIL = re.compile(
 )
 # 13-19 digits, single spaces or dashes between them; kept only when the Luhn sum holds.
 CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
-MATERIAL_OPEN = "<course-material>"
-MATERIAL_CLOSE = "</course-material>"
 # Leniency POSSIBLE: numbers shaped like a phone number of the region (555 numbers too).
 _LENIENCY = phonenumbers.Leniency.POSSIBLE
 # phonenumbers costs a fraction of a millisecond per candidate: past this many runs of

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from bot.core.excerpt import fit_passages
-from bot.events import ChatMessage, ContextLine
+from bot.events import MATERIAL_CLOSE, MATERIAL_OPEN, ChatMessage, ContextLine
 from bot.ports import Passage
 
 REFERENCE_RULES = (
@@ -47,7 +47,7 @@ def build_prompt(
             quote_tags(f"[{i}] {p.title} ({p.source})\n{p.text.strip()}")
             for i, p in enumerate(passages, 1)
         )
-        parts.append(f"<course-material>\n{material}\n</course-material>")
+        parts.append(f"{MATERIAL_OPEN}\n{material}\n{MATERIAL_CLOSE}")
     if lines := _context_lines(context, context_chars):
         parts.append(f"{CONTEXT_LABEL}\n{lines}")
     turn = "\n\n".join([*parts, f"{QUESTION_LABEL}\n{question}"]) if parts else question

@@ -15,7 +15,7 @@ from typing import Any
 import anthropic
 
 from bot.config import AnthropicModel
-from bot.events import ChatMessage
+from bot.events import MATERIAL_CLOSE, MATERIAL_OPEN, ChatMessage
 from bot.models.base import CloudModel, Stopwatch, retry_after
 from bot.ports import (
     Generation,
@@ -31,7 +31,6 @@ from bot.ports import (
 )
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
-MATERIAL_OPEN, MATERIAL_CLOSE = "<course-material>", "</course-material>"
 CACHE = {"type": "ephemeral"}
 KEY_HINT = "create a key at https://console.anthropic.com/settings/keys and set ANTHROPIC_API_KEY"
 
