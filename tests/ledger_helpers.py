@@ -37,9 +37,15 @@ def interaction(
     reasons: tuple[Reason, ...] = (),
     text: str = "What is a list?",
     correlation_id: str = "",
+    conversation: str | None = None,
 ) -> Interaction:
     msg = IncomingMessage(
-        text=text, user=user, channel=channel, platform=platform, workspace=workspace
+        text=text,
+        user=user,
+        channel=channel,
+        platform=platform,
+        workspace=workspace,
+        conversation=conversation,
     )
     reply = Reply(
         text="An answer.",

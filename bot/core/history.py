@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from bot.events import ChatMessage
 
@@ -62,6 +63,15 @@ class ConversationHistory:
         while len(self._store) > self._max_conversations or self._bytes > self._max_bytes:
             self._drop(next(iter(self._store)))
 
+    def replace(self, key: Hashable, pairs: Sequence[tuple[str, str]]) -> None:
+        """Set a conversation's turns (restored from the ledger), within the same bounds."""
+        self.forget(key)
+        for question, answer in pairs[-self._turns :] if self._turns else ():
+            self.add(key, question, answer)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._store
+
     def forget(self, key: Hashable) -> None:
         if key in self._store:
             self._drop(key)
@@ -82,3 +92,75 @@ class ConversationHistory:
 
 def _size(message: ChatMessage) -> int:
     return len(message.content.encode("utf-8", "surrogatepass"))
+
+
+# --- restoring conversations from the ledger --------------------------------------------
+
+# Replies that never entered a conversation's history: hints, off-topic redirects, the
+# course quoted instead of a weak answer.
+_NOT_HISTORY = frozenset({"hint", "off-topic", "course-quote"})
+# Replies that never counted towards sticky escalation: "ask the detailed model" answers.
+_NOT_STICKY = frozenset({"learner-vote"})
+
+
+@dataclass(frozen=True, slots=True)
+class PastTurn:
+    """One recorded reply of a conversation, as the ledger keeps it."""
+
+    tier: str
+    route: str  # local | cloud | memory
+    model: str  # 'none' when nothing answered
+    outcome: str  # answered | fell_back | failed
+    codes: tuple[str, ...]  # the reply's reason codes
+    question: str | None  # None once purged, forgotten, or never kept
+    answer: str | None
+
+
+@runtime_checkable
+class TurnSource(Protocol):
+    """Where earlier turns of a conversation are read from (the ledger).
+
+    ``shared`` is true when other instances write to the same place: then a conversation's
+    turns are read again on each message, since its latest turn may have been answered
+    elsewhere. Otherwise they are read once per conversation, when it is not in memory.
+    """
+
+    @property
+    def shared(self) -> bool: ...
+
+    async def recent_turns(self, key: tuple[str, str, str, str, str], limit: int) -> list[PastTurn]:
+        """The conversation's latest ``limit`` replies, oldest first."""
+        ...
+
+
+def history_pairs(turns: Sequence[PastTurn]) -> list[tuple[str, str]]:
+    """(question, answer) of the turns that entered the conversation's history."""
+    return [
+        (turn.question, turn.answer)
+        for turn in turns
+        if turn.question
+        and turn.answer
+        and turn.model != "none"
+        and turn.outcome != "failed"
+        and not _NOT_HISTORY.intersection(turn.codes)
+    ]
+
+
+def sticky_left(turns: Sequence[PastTurn], sticky_turns: Callable[[str], int]) -> int:
+    """The cloud turns the conversation has left after ``turns``, replayed as the tutor
+    counts them: a cloud answer sets the tier's ``sticky_turns``, each sticky one uses one."""
+    left = 0
+    for turn in turns:
+        if (
+            turn.route not in ("local", "cloud")
+            or turn.model in ("none", "course")
+            or turn.outcome == "failed"
+            or _NOT_STICKY.intersection(turn.codes)
+            or _NOT_HISTORY.intersection(turn.codes)
+        ):
+            continue
+        if "sticky" in turn.codes:
+            left -= 1
+        elif turn.route == "cloud":
+            left = sticky_turns(turn.tier)
+    return max(left, 0)

@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.core.budgets import BudgetBook
 from bot.core.confidence import Confidence, assess
 from bot.core.excerpt import course_quote
-from bot.core.history import ConversationHistory
+from bot.core.history import ConversationHistory, TurnSource, history_pairs, sticky_left
 from bot.core.plan import Planner, RoutingPlan, user_key
 from bot.core.preferences import MemoryPreferences
 from bot.core.pricing import Pricing
@@ -161,6 +161,14 @@ class Tutor:
         # The messages answered lately, for "Ask the detailed model" on one of them.
         self._asked: LRUCache[str, IncomingMessage] = LRUCache(limit)
         self._last_question: LRUCache[Hashable, IncomingMessage] = LRUCache(limit)
+        # Conversations answered elsewhere or before a restart are restored from the ledger.
+        self._turns: TurnSource | None = ledger if isinstance(ledger, TurnSource) else None
+        self._restored: LRUCache[Hashable, bool] = LRUCache(limit)
+        self._sticky_turns = {t: settings.policy(t).sticky_turns for t in settings.tiers}
+        # Rows read back: the history's turns, and a sticky run's, with replies in between.
+        self._restore_rows = (
+            2 * settings.tutor.history_turns + max(self._sticky_turns.values(), default=0) + 2
+        )
 
     async def handle(self, msg: IncomingMessage, sink: ReplySink | None = None) -> Reply:
         """Answer ``msg``; every line logged meanwhile carries its correlation id."""
@@ -173,6 +181,7 @@ class Tutor:
             msg.platform, msg.workspace, msg.channel, msg.user
         )
         key = msg.conversation_key
+        await self._restore(key)
         plan = await self.planner.plan(msg, prefs, sticky_turns=self._sticky.get(key, 0))
         mode, off_topic = await self._teaching_for(msg)
         if not plan.question:
@@ -395,6 +404,7 @@ class Tutor:
         with correlation_scope(original.correlation_id):
             started = time.perf_counter()
             msg = replace(original, correlation_id=f"{original.correlation_id}-d")
+            await self._restore(msg.conversation_key)
             prefs = await self.preferences.preferences(
                 msg.platform, msg.workspace, msg.channel, msg.user
             )
@@ -813,6 +823,25 @@ class Tutor:
         raise ModelServerError(name, "the stream ended without a result")
 
     # --- after -------------------------------------------------------------------------
+
+    async def _restore(self, key: tuple[str, str, str, str, str]) -> None:
+        """A conversation's history and stickiness from the ledger, when this process has
+        not seen it (or, on a ledger shared by instances, may have missed its last turns).
+        A ledger that cannot be read leaves the conversation as it is: answering goes on."""
+        source = self._turns
+        if source is None or (not source.shared and key in self._restored):
+            return
+        self._restored[key] = True
+        if not source.shared and (key in self.history or key in self._sticky):
+            return
+        try:
+            turns = await source.recent_turns(key, self._restore_rows)
+        except Exception as exc:
+            log.warning("could not restore a conversation from the ledger (%s)", exc)
+            return
+        if self.settings.ledger.text_retention_days > 0:  # else the ledger keeps no text
+            self.history.replace(key, history_pairs(turns))
+        self._sticky[key] = sticky_left(turns, lambda tier: self._sticky_turns.get(tier, 0))
 
     def _update_sticky(self, key: Hashable, route: str, plan: RoutingPlan) -> None:
         remaining = self._sticky.get(key, 0)

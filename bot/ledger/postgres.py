@@ -310,7 +310,16 @@ _EVENTS = [
     "CREATE INDEX IF NOT EXISTS events_seen_at ON events_seen(at)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _MEMORY, _TEACHING, _EVENTS]
+_CONVERSATIONS = [
+    "ALTER TABLE interactions ADD COLUMN IF NOT EXISTS conversation text",
+    """CREATE INDEX IF NOT EXISTS interactions_conversation
+        ON interactions(platform, workspace, channel, conversation, "user", at)
+        WHERE conversation IS NOT NULL""",
+]
+
+MIGRATIONS: list[list[str]] = [
+    _V1, _V2, _V3, _V4, _V5, _MEMORY, _TEACHING, _EVENTS, _CONVERSATIONS
+]  # fmt: skip
 assert len(MIGRATIONS) == LATEST, "each SQLite schema version has its PostgreSQL twin"
 
 REBUILD_ROLLUPS = [
@@ -335,6 +344,7 @@ INTERACTION_TYPES = {
     for column in (
         "tier", "route", "model", "outcome", "platform", "workspace", "channel", "user",
         "reasons", "correlation_id", "text", "escalations", "answer", "reason_codes",
+        "conversation",
     )
 }  # fmt: skip
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from bot.core.history import PastTurn
 from bot.ledger.schema import DAY_S, QUARTER_S
 
 QUARTERS_PER_DAY = DAY_S // QUARTER_S
@@ -256,6 +257,32 @@ async def forget_events(ledger: Writer, before: float) -> int:
     """Delete the events taken before ``before``; how many."""
     (count,) = await ledger.write(("DELETE FROM events_seen WHERE at < ?", (before,)))
     return count
+
+
+# --- conversations ---------------------------------------------------------------------------
+
+
+async def recent_turns(ledger: Reader, key: Sequence[str], limit: int) -> list[PastTurn]:
+    """The latest ``limit`` replies of a conversation ``(platform, workspace, channel,
+    conversation, user)``, oldest first: its history and stickiness on another instance."""
+    rows = await ledger.query(
+        "SELECT tier, route, model, outcome, reason_codes, text, answer FROM interactions"
+        " WHERE platform = ? AND workspace = ? AND channel = ? AND conversation = ?"
+        " AND user = ? AND conversation IS NOT NULL ORDER BY at DESC, id DESC LIMIT ?",
+        [*key, limit],
+    )
+    return [
+        PastTurn(tier, route, model, outcome, tuple(_codes(codes)), text, answer)
+        for tier, route, model, outcome, codes, text, answer in reversed(rows)
+    ]
+
+
+def _codes(value: str | None) -> list[str]:
+    try:
+        parsed = json.loads(value or "[]")
+    except ValueError:
+        return []
+    return [str(code) for code in parsed] if isinstance(parsed, list) else []
 
 
 # --- tutor stats -----------------------------------------------------------------------------

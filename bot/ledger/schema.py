@@ -417,7 +417,19 @@ _EVENTS = [
     "CREATE INDEX IF NOT EXISTS events_seen_at ON events_seen(at)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _MEMORY, _TEACHING, _EVENTS]
+# v9: the conversation (thread, or the channel outside threads) of each row, so an instance
+# that has not seen a conversation, or has restarted, restores its history and stickiness.
+# From v9 ``answer`` holds every answered reply's text (kept and purged with ``text``).
+_CONVERSATIONS = [
+    "ALTER TABLE interactions ADD COLUMN conversation TEXT",  # NULL: recorded before v9
+    """CREATE INDEX IF NOT EXISTS interactions_conversation
+        ON interactions(platform, workspace, channel, conversation, user, at)
+        WHERE conversation IS NOT NULL""",
+]
+
+MIGRATIONS: list[list[str]] = [
+    _V1, _V2, _V3, _V4, _V5, _MEMORY, _TEACHING, _EVENTS, _CONVERSATIONS
+]  # fmt: skip
 LATEST = len(MIGRATIONS)
 
 # Recomputes every rollup from the raw rows (after a bulk load that bypassed the trigger).

@@ -41,8 +41,9 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from bot.config import Settings
+from bot.core.history import PastTurn
 from bot.core.pricing import Pricing
-from bot.events import valid_unicode
+from bot.events import Reply, valid_unicode
 from bot.ledger import queries
 from bot.ledger.preferences import SqlitePreferences
 from bot.ledger.schema import (
@@ -101,6 +102,7 @@ COLUMNS = (
     "answer",
     "reason_codes",
     "usage_estimated",
+    "conversation",
 )
 INSERT = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -371,9 +373,10 @@ class Ledger:
             _clean(msg.text, self._text_chars) if self._keep_text else None,
             latency_bucket(_finite(reply.latency_ms) or 0.0) if answered else None,
             escalated,
-            reply.text if escalated is not None and self._keep_text else None,
+            _answer(reply) if answered and self._keep_text else None,
             reason_codes(reply.reasons),
             int(usage.estimated),
+            _clean(msg.conversation or msg.channel, ID_CHARS),
         )
 
     # --- other writes -----------------------------------------------------------------------
@@ -539,6 +542,18 @@ class Ledger:
             {tier: spent for tier, spent in spent_by_tier.items() if spent},
             {(p, w, u): spent for p, w, u, spent in learners if spent},
         )
+
+    @property
+    def shared(self) -> bool:
+        """Whether other instances may write here too (a PostgreSQL server)."""
+        return self.postgres_url is not None
+
+    async def recent_turns(self, key: tuple[str, str, str, str, str], limit: int) -> list[PastTurn]:
+        """A conversation's latest ``limit`` replies, oldest first (implements TurnSource).
+        Nothing while the ledger is degraded: the conversation then starts afresh."""
+        if self.degraded is not None or limit <= 0:
+            return []
+        return await queries.recent_turns(self, [_clean(part, ID_CHARS) for part in key], limit)
 
     async def escalated_answers(self, since: float = 0.0) -> list[queries.Escalation]:
         """Answered cloud escalations since ``since`` with their text kept (fine-tuning)."""
@@ -727,6 +742,14 @@ def _private(path: Path) -> None:
 def _clean(value: str, limit: int) -> str:
     """Text SQLite can store: no NULs, no lone surrogates, at most ``limit`` characters."""
     return valid_unicode(value[:limit].replace("\x00", ""))
+
+
+def _answer(reply: Reply) -> str:
+    """The reply's text as the conversation's history keeps it: without its notice."""
+    text = reply.text
+    if reply.notice and text.endswith(f"\n\n{reply.notice}"):
+        text = text[: -len(reply.notice) - 2]
+    return text
 
 
 def _finite(value: float | None) -> float | None:

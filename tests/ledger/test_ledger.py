@@ -410,6 +410,8 @@ async def test_migrates_from_version_2_adding_the_cloud_answer_column(settings):
         await db.execute("ALTER TABLE interactions DROP COLUMN reason_codes")
         await db.execute("ALTER TABLE interactions DROP COLUMN answer")
         await db.execute("ALTER TABLE interactions DROP COLUMN usage_estimated")
+        await db.execute("DROP INDEX interactions_conversation")
+        await db.execute("ALTER TABLE interactions DROP COLUMN conversation")
         await db.execute("PRAGMA user_version = 2")
         await db.commit()
     async with Ledger(settings, purge_every_s=None) as ledger:
@@ -421,7 +423,7 @@ async def test_migrates_from_version_2_adding_the_cloud_answer_column(settings):
         ) == [
             ("before", None),
             ("after", "An answer."),  # cloud answers are kept for fine-tuning
-            ("local", None),
+            ("local", "An answer."),  # from v9 every answer, for conversations' history
         ]
 
 
