@@ -111,6 +111,7 @@ class BotApp:
             )
             if self.ledger.degraded is None:
                 self.tutor.budgets.seed(*await self.ledger.month_spend())
+                self.tutor.budgets.share(self.ledger.month_spend)  # other instances' spend too
             self.commands = Commands(
                 self.settings,
                 self.tutor,

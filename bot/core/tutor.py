@@ -182,6 +182,7 @@ class Tutor:
         )
         key = msg.conversation_key
         await self._restore(key)
+        await self.budgets.refresh()  # what every instance on the ledger spent
         plan = await self.planner.plan(msg, prefs, sticky_turns=self._sticky.get(key, 0))
         mode, off_topic = await self._teaching_for(msg)
         if not plan.question:
@@ -405,6 +406,7 @@ class Tutor:
             started = time.perf_counter()
             msg = replace(original, correlation_id=f"{original.correlation_id}-d")
             await self._restore(msg.conversation_key)
+            await self.budgets.refresh()
             prefs = await self.preferences.preferences(
                 msg.platform, msg.workspace, msg.channel, msg.user
             )

@@ -19,14 +19,15 @@ CLOUD = "A thorough cloud answer."
 class Instance:
     """One bot process: its own tutor and models on a ledger (shared or reopened)."""
 
-    def __init__(self, settings, ledger: Ledger) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, settings, ledger: Ledger, **kw: object) -> None:  # type: ignore[no-untyped-def]
         self.models = {
             "local": FakeChatModel("local", Script(CONFIDENT)),
             "tiny": FakeChatModel("tiny", Script(CONFIDENT)),
             "cloud": FakeChatModel("cloud", Script(CLOUD), is_local=False),
         }
         self.ledger = ledger
-        self.tutor = Tutor(settings, ModelRegistry(settings, models=self.models), ledger=ledger)
+        registry = ModelRegistry(settings, models=self.models)
+        self.tutor = Tutor(settings, registry, ledger=ledger, **kw)  # type: ignore[arg-type]
 
     def prompts(self) -> list[list[ChatMessage]]:
         return [call for model in self.models.values() for call in model.calls]
