@@ -235,6 +235,25 @@ class DiscordSection(_Strict):
     sync_commands: str | None = Field(default=None, pattern=r"^(off|global|[0-9]{15,22})$")
     stream_interval_s: float | None = Field(default=None, ge=0.5)  # Discord: ~1 edit/s
     max_parts: int | None = Field(default=None, ge=1, le=10)  # longer answers become a file
+    # Sharding: the bot's total number of shards, and the ones this instance runs (left out:
+    # all). TUTOR_DISCORD_SHARDS and TUTOR_DISCORD_SHARD_IDS (e.g. "0,1") override them.
+    shards: int | None = Field(default=None, ge=1)
+    shard_ids: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _shards_in_range(self) -> DiscordSection:
+        ids = self.shard_ids
+        if ids is None:
+            return self
+        if self.shards is None:
+            raise ValueError("shard_ids needs shards, the bot's total number of shards")
+        wrong = [i for i in ids if not 0 <= i < self.shards]
+        if not ids or wrong or len(set(ids)) != len(ids):
+            raise ValueError(
+                f"shard_ids {ids} must be distinct shard numbers from 0 to {self.shards - 1}"
+                f" (shards = {self.shards})"
+            )
+        return self
 
 
 class SlackSection(_Strict):
@@ -530,6 +549,7 @@ def load_config(path: str | Path, environ: Mapping[str, str]) -> Settings:
 
     if (environ.get("TUTOR_LEDGER_URL") or "").strip():
         raw.setdefault("ledger", {})["url"] = environ["TUTOR_LEDGER_URL"].strip()
+    _apply_shard_overrides(raw, environ)
     raw |= {
         "config_path": path,
         "data_dir": data_dir,
@@ -556,6 +576,23 @@ def _secrets(environ: Mapping[str, str]) -> dict[str, str | None]:
         "anthropic_api_key": "ANTHROPIC_API_KEY",
     }
     return {field: (environ.get(var) or "").strip() or None for field, var in names.items()}
+
+
+def _apply_shard_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """TUTOR_DISCORD_SHARDS (a number) and TUTOR_DISCORD_SHARD_IDS (numbers, comma-separated):
+    one config file for several instances, each running its own shards."""
+    for var, key in (("TUTOR_DISCORD_SHARDS", "shards"), ("TUTOR_DISCORD_SHARD_IDS", "shard_ids")):
+        value = (environ.get(var) or "").strip()
+        if not value:
+            continue
+        parts = [part.strip() for part in value.split(",")]
+        if not all(part.isdigit() for part in parts) or (key == "shards" and len(parts) > 1):
+            what = "a number" if key == "shards" else "shard numbers separated by commas"
+            raise ConfigError(
+                f"{var}={value!r}: expected {what}, such as {'4' if key == 'shards' else '0,1'}"
+            )
+        numbers = [int(part) for part in parts]
+        raw.setdefault("discord", {})[key] = numbers[0] if key == "shards" else numbers
 
 
 def _apply_role_overrides(raw: dict[str, Any], environ: Mapping[str, str], path: Path) -> None:

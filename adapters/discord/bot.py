@@ -104,6 +104,20 @@ class DiscordOptions:
     ready_timeout_s: float = 2.0  # how long to wait for servers to stream in at start-up
     shutdown_grace_s: float = 10.0  # answers in progress may finish this long on close()
     remember_messages: int = 10_000  # message ids kept to follow reply chains
+    # Sharding: the bot's total number of shards, and the ones this instance runs (None:
+    # all of them). Set, the client is discord.py's AutoShardedClient.
+    shards: int | None = None
+    shard_ids: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.shard_ids is not None:
+            if self.shards is None:
+                raise ValueError("Discord shard_ids need shards (the bot's number of shards)")
+            if not self.shard_ids or any(not 0 <= i < self.shards for i in self.shard_ids):
+                raise ValueError(
+                    f"Discord shard_ids {list(self.shard_ids)} must be from 0 to "
+                    f"{self.shards - 1} (shards = {self.shards})"
+                )
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any], **extra: Any) -> DiscordOptions:
@@ -120,6 +134,8 @@ class DiscordOptions:
                 given[key] = frozenset(given[key])
         if "thread_channels" in given:
             given["thread_channels"] = frozenset(given["thread_channels"])
+        if given.get("shard_ids") is not None:
+            given["shard_ids"] = tuple(given["shard_ids"])
         return cls(**given)
 
 
@@ -146,12 +162,16 @@ class TutorClient(discord.Client):
         gateway_url: str | None,
     ) -> None:
         options = adapter.options
+        shards: dict[str, Any] = {}
+        if options.shards is not None:  # an AutoShardedClient: these shards, of that many
+            shards = {"shard_count": options.shards, "shard_ids": options.shard_ids}
         super().__init__(
             intents=intents_for(options),
             allowed_mentions=NO_MENTIONS,
             max_messages=None,
             chunk_guilds_at_startup=False,
             guild_ready_timeout=options.ready_timeout_s,
+            **shards,
         )
         route_client(self, api_base, gateway_url)
         self.adapter = adapter
@@ -164,7 +184,15 @@ class TutorClient(discord.Client):
         await self.adapter.sync_commands(self.tree)
 
     async def on_ready(self) -> None:
-        log.info("Discord: connected as %s (%s)", self.user, self.user.id if self.user else "?")
+        shards = self.adapter.options.shards
+        log.info(
+            "Discord: connected as %s (%s)%s",
+            self.user,
+            self.user.id if self.user else "?",
+            f", shards {list(self.adapter.options.shard_ids or range(shards))} of {shards}"
+            if shards
+            else "",
+        )
         self.adapter.ready.set()
 
     async def on_message(self, message: discord.Message) -> None:
@@ -173,6 +201,11 @@ class TutorClient(discord.Client):
     async def on_thread_create(self, thread: discord.Thread) -> None:
         if self.user is not None and thread.owner_id == self.user.id:
             self.adapter.joined_thread(thread.id)
+
+
+class ShardedTutorClient(TutorClient, discord.AutoShardedClient):
+    """The same client on several gateway connections (``[discord] shards``): discord.py's
+    AutoShardedClient runs this instance's shards (``shard_ids``) of the bot's ``shards``."""
 
 
 class DiscordAdapter:
@@ -223,9 +256,8 @@ class DiscordAdapter:
         """Connect and serve until ``close()`` (or cancellation)."""
         self._handler, self._commands = handler, commands
         self._closing = False
-        client = self._client = TutorClient(
-            self, api_base=self.api_base, gateway_url=self.gateway_url
-        )
+        kind = TutorClient if self.options.shards is None else ShardedTutorClient
+        client = self._client = kind(self, api_base=self.api_base, gateway_url=self.gateway_url)
         with webhooks_routed_to(self.api_base):
             async with client:
                 try:

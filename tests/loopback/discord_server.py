@@ -1,7 +1,8 @@
 """A loopback server speaking Discord's gateway (v10) and the REST routes the bot uses.
 
-The gateway serves HELLO, takes IDENTIFY (checking the token and intents), sends READY
-and GUILD_CREATE, answers heartbeats and dispatches events with sequence numbers,
+The gateway serves HELLO, takes IDENTIFY (checking the token and intents, and the shard
+when the client is sharded: then each connection gets only its shard's events, as Discord
+routes them), sends READY and GUILD_CREATE, answers heartbeats and dispatches events with sequence numbers,
 compressed as zlib-stream when the client asks for it. ``drop()`` cuts the connection
 the way Discord's gateway does now and then; a client that RESUMEs gets the events it
 missed replayed, then RESUMED (an unknown session is told to identify afresh).
@@ -79,15 +80,26 @@ class _Session:
     transport: asyncio.BaseTransport | None = None
     session_id: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)  # dispatches, for RESUME
+    shard: tuple[int, int] | None = None  # (shard id, shard count) from IDENTIFY, if sharded
+
+    def serves(self, guild_id: object) -> bool:
+        """Whether events of this guild (None: DMs) come to this session, as Discord
+        routes them: shard ``(guild_id >> 22) % shard count``, DMs on shard 0."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        return shard_id == ((int(str(guild_id)) >> 22) % count if guild_id else 0)
 
 
 class DiscordServer:
-    def __init__(self, token: str = "test-token") -> None:
+    def __init__(self, token: str = "test-token", *, guild_id: int | None = None) -> None:
+        """``guild_id`` sets the one server's id (its shard is ``(guild_id >> 22) % shards``)."""
         self.token = token
         self._ids = itertools.count(1)
         self.bot = self.user("tutor", bot=True)
         self.app_id = self._snowflake()
-        self.guild_id = self._snowflake()
+        generated = self._snowflake()
+        self.guild_id = generated if guild_id is None else guild_id
         self.everyone_role = {"id": str(self.guild_id), "name": "@everyone"}
         self.mentor_role = {"id": str(self._snowflake()), "name": "Mentor"}
         self.channels: dict[int, dict[str, Any]] = {}
@@ -524,6 +536,8 @@ class DiscordServer:
         """
         for session in list(self._resumable.values()):
             await session.ready.wait()
+            if not session.serves(data.get("guild_id")):
+                continue
             payload = self._filtered(session, event, data)
             if payload is None:
                 continue
@@ -890,25 +904,37 @@ class DiscordServer:
             if data.get("token") != self.token:
                 await session.ws.close(code=4004, message=b"Authentication failed.")
                 return session
+            shard = data.get("shard")
+            if shard is not None:
+                if not (
+                    isinstance(shard, list)
+                    and len(shard) == 2
+                    and all(isinstance(n, int) for n in shard)
+                    and 0 <= shard[0] < shard[1]
+                ):
+                    await session.ws.close(code=4010, message=b"Invalid shard.")
+                    return session
+                session.shard = (shard[0], shard[1])
             session.intents = int(data.get("intents", 0))
             session.session_id = secrets.token_hex(16)
             session.seq += 1
+            ours = session.serves(self.guild_id)
             ready = {
                 "v": 10,
                 "user": self.bot,
-                "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                "guilds": [{"id": str(self.guild_id), "unavailable": True}] if ours else [],
                 "session_id": session.session_id,
                 "resume_gateway_url": self.gateway_url,
                 "application": {"id": str(self.app_id), "flags": 1 << 19},
                 "private_channels": [],
                 "relationships": [],
-                "shard": [0, 1],
+                "shard": list(session.shard or (0, 1)),
             }
             await self._send(session, {"op": 0, "t": "READY", "s": session.seq, "d": ready})
-            session.seq += 1
-            await self._send(
-                session, {"op": 0, "t": "GUILD_CREATE", "s": session.seq, "d": self.guild_payload()}
-            )
+            if ours:
+                session.seq += 1
+                payload = {"op": 0, "t": "GUILD_CREATE", "s": session.seq}
+                await self._send(session, payload | {"d": self.guild_payload()})
             async with self._changed:
                 self._sessions.append(session)
                 self._resumable[session.session_id] = session
