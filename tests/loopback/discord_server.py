@@ -2,9 +2,9 @@
 
 The gateway serves HELLO, takes IDENTIFY (checking the token and intents, and the shard
 when the client is sharded: then each connection gets only its shard's events, as Discord
-routes them), sends READY and GUILD_CREATE, answers heartbeats and dispatches events with sequence numbers,
-compressed as zlib-stream when the client asks for it. ``drop()`` cuts the connection
-the way Discord's gateway does now and then; a client that RESUMEs gets the events it
+routes them), sends READY and GUILD_CREATE, answers heartbeats and dispatches events with
+sequence numbers, compressed as zlib-stream when the client asks for it. ``drop()`` cuts
+the connection the way Discord's gateway does now and then; a client that RESUMEs gets the events it
 missed replayed, then RESUMED (an unknown session is told to identify afresh).
 REST checks the bot token, validates messages the way Discord does (2,000 characters,
 not empty), records every call, and can be told to answer the next matching call with
