@@ -164,6 +164,7 @@ class Tutor:
         # Conversations answered elsewhere or before a restart are restored from the ledger.
         self._turns: TurnSource | None = ledger if isinstance(ledger, TurnSource) else None
         self._restored: LRUCache[Hashable, bool] = LRUCache(limit)
+        self._restore_failing = False
         self._sticky_turns = {t: settings.policy(t).sticky_turns for t in settings.tiers}
         # Rows read back: the history's turns, and a sticky run's, with replies in between.
         self._restore_rows = (
@@ -838,9 +839,12 @@ class Tutor:
             return
         try:
             turns = await source.recent_turns(key, self._restore_rows)
-        except Exception as exc:
-            log.warning("could not restore a conversation from the ledger (%s)", exc)
+        except Exception as exc:  # said once until the ledger answers again
+            level = logging.DEBUG if self._restore_failing else logging.WARNING
+            log.log(level, "could not restore a conversation from the ledger (%s)", exc)
+            self._restore_failing = True
             return
+        self._restore_failing = False
         if self.settings.ledger.text_retention_days > 0:  # else the ledger keeps no text
             self.history.replace(key, history_pairs(turns))
         self._sticky[key] = sticky_left(turns, lambda tier: self._sticky_turns.get(tier, 0))

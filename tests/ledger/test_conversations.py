@@ -114,6 +114,22 @@ async def test_a_degraded_ledger_starts_the_conversation_empty_and_answers(setti
     assert [role for role, _ in turns_in(instance.prompts()[-1])] == ["user"]
 
 
+async def test_a_ledger_failing_mid_run_is_reported_once_and_answering_goes_on(settings, caplog):
+    ledger = await Ledger(settings, purge_every_s=None).open()
+    await Instance(settings, ledger).tutor.handle(ask("what is a list?"))
+    await ledger.aclose()  # reads fail from now on, as with a server gone away
+    instance = Instance(settings, ledger)
+    replies = [await instance.tutor.handle(ask("and a tuple?", user=u)) for u in ("u1", "u2")]
+    assert [r.text for r in replies] == [CONFIDENT, CONFIDENT]
+    assert [role for role, _ in turns_in(instance.prompts()[-1])] == ["user"]
+    warned = [
+        r
+        for r in caplog.records
+        if "could not restore" in r.getMessage() and r.levelname == "WARNING"
+    ]
+    assert len(warned) == 1  # said once while it lasts, not on every message
+
+
 async def test_instances_sharing_a_ledger_see_each_others_turns(settings):
     """Round robin across two instances: each turn's prompt holds every earlier turn."""
     async with (
