@@ -455,10 +455,11 @@ class DiscordServer:
             if "custom_id" in button
         ]
 
-    async def connected(self, *, within: float = PATIENCE_S) -> None:
-        """Wait until a client has identified (it gets events from then on)."""
+    async def connected(self, *, within: float = PATIENCE_S, sessions: int = 1) -> None:
+        """Wait until ``sessions`` connections (a client, or its shards) have identified:
+        they get events from then on."""
         async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: bool(self._sessions))
+            await self._changed.wait_for(lambda: len(self._sessions) >= sessions)
 
     async def drop(self, code: int | None = 4000) -> None:
         """Cut every gateway connection: a close frame with ``code`` (4000: "unknown

@@ -1,6 +1,7 @@
-"""Scaling out: two ``tutor run`` processes in Slack HTTP mode behind a loopback load
-balancer, one PostgreSQL ledger. A retried event is answered once whichever instance it
-lands on, and a thread continued on the other instance keeps its history."""
+"""Scaling out: several ``tutor run`` processes. Two in Slack HTTP mode behind a loopback
+load balancer, one PostgreSQL ledger: a retried event is answered once whichever instance
+it lands on, and a thread continued on the other instance keeps its history. Two on
+Discord, each running one shard of two: each answers its own shard's events."""
 
 from __future__ import annotations
 
@@ -15,11 +16,21 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.ledger.store import Ledger
+from tests.loopback.discord_server import DiscordServer
 from tests.loopback.ollama_server import OllamaServer
 from tests.loopback.slack_server import BOT_TOKEN, SlackServer, event_callback, mention
-from tests.service_helpers import SERVICE_CONFIG, RunningBot, free_port, tutor_run
+from tests.service_helpers import (
+    SERVICE_CONFIG,
+    RunningBot,
+    free_port,
+    loopback_env,
+    tutor_run,
+    write_service_config,
+)
 from tests.slack_helpers import SIGNING_SECRET, signed_headers
 
+DISCORD_TOKEN = "discord-bot-token-0123456789abcdef"
+GUILD_ON_SHARD_1 = (1 << 22) | 7  # (guild_id >> 22) % 2 == 1; DMs are on shard 0
 HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
@@ -178,3 +189,34 @@ async def test_two_slack_instances_behind_a_balancer_answer_once_and_share_threa
         "And how do I sort one?",
         "What is a tuple?",
     ]
+
+
+async def test_two_discord_instances_each_run_their_shard_and_answer_its_events(tmp_path):
+    """One config, two `tutor run` processes told their shard in the environment: the
+    server's messages reach the instance running its shard, DMs the one running shard 0."""
+    async with (
+        DiscordServer(token=DISCORD_TOKEN, guild_id=GUILD_ON_SHARD_1) as discord,
+        OllamaServer() as ollama,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        config = write_service_config(tmp_path)
+        bots = []
+        for shard in (0, 1):
+            env = loopback_env(
+                tmp_path / f"i{shard}" / "data", discord=discord, ollama_url=ollama.url
+            )
+            env |= {"TUTOR_DISCORD_SHARDS": "2", "TUTOR_DISCORD_SHARD_IDS": str(shard)}
+            bots.append(await stack.enter_async_context(tutor_run(config, env)))
+        await discord.connected(sessions=2)
+        learner = discord.user("ada")
+        await discord.post_message("What is a list?", author=learner, mention_bot=True)
+        await discord.post_message(
+            "What is a tuple?", author=learner, channel=discord.dm_channel(learner)
+        )
+        for bot in bots:
+            await bot.wait_for_log(lambda r: r.get("event") == "reply")
+        codes = await asyncio.gather(*(bot.stop() for bot in bots))
+    assert codes == [0, 0]
+    assert sorted(i["shard"] for i in discord.identifies) == [[0, 2], [1, 2]]
+    assert [len(replies(bot)) for bot in bots] == [1, 1]
+    assert len(chats(ollama)) == 2
