@@ -14,7 +14,7 @@ from typing import cast
 from cachetools import LRUCache
 
 from bot.config import Settings
-from bot.core.budgets import BudgetBook
+from bot.core.budgets import BudgetBook, month_of
 from bot.core.confidence import Confidence, assess
 from bot.core.excerpt import course_quote
 from bot.core.history import ConversationHistory, TurnSource, history_pairs, sticky_left
@@ -194,7 +194,11 @@ class Tutor:
             return await self._finish(msg, plan.tier, started, reply, mode)
         self._asked[msg.correlation_id] = msg
         self._last_question[(msg.platform, msg.workspace or "", msg.channel, msg.user)] = msg
-        if plan.has(ReasonCode.TIER_BUDGET) and self.budgets.take_notice(plan.tier):
+        if (
+            plan.has(ReasonCode.TIER_BUDGET)
+            and self.budgets.take_notice(plan.tier)
+            and await self._first_to_notice(plan.tier)
+        ):
             await self._tell_moderators(
                 f"The {plan.tier} tier has used its monthly cloud budget "
                 f"(${self.budgets.spent(plan.tier):.2f} of "
@@ -855,6 +859,18 @@ class Tutor:
             self._sticky[key] = remaining - 1
         elif route == "cloud":
             self._sticky[key] = plan.policy.sticky_turns
+
+    async def _first_to_notice(self, tier: str) -> bool:
+        """Whether no other instance sharing the ledger has told moderators yet that the
+        tier's budget ran out this month (always, without a ledger to ask)."""
+        claim = getattr(self.ledger, "claim_event", None)
+        if claim is None:
+            return True
+        try:
+            return bool(await claim(f"budget:{tier}:{month_of(self._clock())}"))
+        except Exception:
+            log.warning("could not ask the ledger who tells moderators; telling them here")
+            return True
 
     async def _tell_moderators(self, text: str) -> None:
         log.warning("%s", text)

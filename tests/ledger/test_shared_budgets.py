@@ -61,3 +61,22 @@ async def test_a_ledger_that_cannot_be_read_keeps_the_last_figures(settings):
         clock.now += SPEND_REFRESH_S + 1
         second = await instance.tutor.handle(ask("compare lists and tuples", conversation="t2"))
         assert first.route == "cloud" and second.route == "local"  # its own spend still counts
+
+
+async def test_moderators_are_told_once_when_a_budget_runs_out_on_several_instances(settings):
+    settings = tiny_budget(settings, 0.000001)
+    told: list[str] = []
+
+    async def notify(text: str) -> None:
+        told.append(text)
+
+    async with (
+        Ledger(settings, purge_every_s=None) as one,
+        Ledger(settings, purge_every_s=None) as two,
+    ):
+        instances = [Instance(settings, ledger, notify=notify) for ledger in (one, two)]
+        for i, instance in enumerate(instances):
+            instance.tutor.budgets.seed({"free": 1.0})  # used up, as both read it
+            reply = await instance.tutor.handle(ask("compare lists and tuples", user=f"u{i}"))
+            assert reply.route == "local"
+    assert len(told) == 1 and "free tier has used its monthly cloud budget" in told[0]
