@@ -79,12 +79,14 @@ async def measure(size: int, embedder: SentenceTransformerEmbedder, questions: l
         for question in questions[:10]:  # warm caches
             await retriever.search(question)
         total, embed, search = [], [], []
+        answered = 0
         for i in range(QUERIES):
             question = questions[i % len(questions)]
             t0 = time.perf_counter()
             vector = (await embedder.embed([retriever.embedding_text(question)]))[0]
             t1 = time.perf_counter()
-            await asyncio.to_thread(retriever.search_with_vector, question, vector, 4)
+            found = await asyncio.to_thread(retriever.search_with_vector, question, vector, 4)
+            answered += bool(found)
             t2 = time.perf_counter()
             total.append((t2 - t0) * 1000)
             embed.append((t1 - t0) * 1000)
@@ -94,13 +96,15 @@ async def measure(size: int, embedder: SentenceTransformerEmbedder, questions: l
         f"{size:>9,} chunks (built in {seconds:6.1f} s): "
         f"search median {statistics.median(total):6.1f} ms, p95 {percentile(total, 0.95):6.1f} ms"
         f"  [query embedding median {statistics.median(embed):5.1f} ms,"
-        f" index median {statistics.median(search):5.1f} ms, p95 {percentile(search, 0.95):5.1f}]"
+        f" index median {statistics.median(search):5.1f} ms, p95 {percentile(search, 0.95):5.1f};"
+        f" {answered}/{QUERIES} answered]"
     )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 instead of 100,000 chunks")
+    parser.add_argument("--sizes", type=int, nargs="+", help="chunk counts to measure")
     args = parser.parse_args()
     rows = (ROOT / "bench" / "data" / "retrieval_questions.jsonl").read_text().splitlines()
     questions = [json.loads(row)["question"] for row in rows if row.strip()]
@@ -109,7 +113,7 @@ async def main() -> None:
     await embedder.warm()
     print(f"Embedder {embedder.name} loaded in {time.perf_counter() - started:.1f} s")
     print(f"{QUERIES} queries per size, end to end (embed + dense + keyword + merge)")
-    for size in (1_000, 10_000 if args.quick else 100_000):
+    for size in args.sizes or (1_000, 10_000 if args.quick else 100_000):
         await measure(size, embedder, questions)
 
 

@@ -380,7 +380,7 @@ class KnowledgeSection(_Strict):
     )
     k: int = Field(default=4, ge=1, le=50)
     relevance_threshold: float = Field(default=0.35, ge=-1, le=1)
-    keyword_weight: float = Field(default=0.15, ge=0, le=1)
+    keyword_weight: float = Field(default=0.3, ge=0, le=1)
     chunk_chars: int = Field(default=900, ge=200, le=20_000)
     max_file_mb: float = Field(default=10.0, gt=0)
     relevance: Literal["calibrated", "fixed"] = "calibrated"  # fixed: relevance_threshold

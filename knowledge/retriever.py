@@ -10,10 +10,12 @@ see ``bench/retrieval_quality.py``):
    their names ("what does // do" also says "floor division"), so the embedder and
    keyword search see words (``knowledge.rewrite``).
 2. Candidates come from the dense index (cosine similarity of chunk vectors) and from
-   keyword search (BM25 over the chunk text with its title path, in SQLite's FTS5).
-3. Results are documents, not chunks: each source is ranked by its best chunk in each list
-   (in the dense list, plus ``card_weight`` times the question's similarity to the
-   lesson's title card, its title and summary embedded on their own), and the two
+   keyword search: BM25 (the ``bm25s`` library) over each lesson's whole text, title
+   paths included (``knowledge.lexical``; ``keyword_index = "chunks"`` ranks lessons by
+   their best chunk in SQLite FTS5's BM25 instead, as before).
+3. Results are documents, not chunks: each source is ranked by its best chunk in the dense
+   list (plus ``card_weight`` times the question's similarity to the lesson's title card,
+   its title and summary embedded on their own) and by its keyword rank, and the two
    document rankings are fused by reciprocal rank fusion
    (``1 / (rrf_k + rank)``, keyword rank weighted by ``keyword_weight``). A source's
    passage is its best chunk, so no list names one source twice.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +44,7 @@ from bot.config import KnowledgeSection
 from bot.ports import Embedder, Passage
 from knowledge.calibration import Calibration, calibrate_index
 from knowledge.index import CourseIndex, Hit
+from knowledge.lexical import LessonBM25
 from knowledge.navigation import (
     NavigationAnswer,
     NavigationQuery,
@@ -73,6 +77,7 @@ class SearchOptions:
     card_weight: float = 0.2  # share of the lesson's title-card similarity in its dense rank
     rewrite_short: bool = True
     distinct_sources: bool = True
+    keyword_index: str = "lessons"  # BM25 over whole lessons (bm25s), or "chunks" (FTS5)
 
     @classmethod
     def from_config(cls, config: KnowledgeSection) -> SearchOptions:
@@ -96,6 +101,8 @@ class CourseRetriever:
         self.options = options
         self.calibration: Calibration | None = None
         self._calibrating = asyncio.Lock()
+        self._lexical: LessonBM25 | None = None
+        self._lexical_lock = threading.Lock()
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
         query = query.replace("\x00", "").strip()[:MAX_QUERY_CHARS]
@@ -126,6 +133,8 @@ class CourseRetriever:
                     return None
                 self.calibration = calibration
                 log.info("course index %r: %s", self.index.name, calibration)
+                if self.options.keyword_weight > 0:
+                    await asyncio.to_thread(self._lessons_bm25)  # built here, not mid-search
             return self.calibration
 
     @property
@@ -177,8 +186,8 @@ class CourseRetriever:
             return []  # nothing in the course is about this
         terms = query_terms(self.embedding_text(query))
         weight = options.keyword_weight
-        keyword = self.index.store.keyword_search(terms, n) if weight > 0 and terms else []
         if not options.distinct_sources:
+            keyword = self.index.store.keyword_search(terms, n) if weight > 0 and terms else []
             return self._chunks(dense, keyword, vector, best_similarity, k)
         docs: dict[str, _Doc] = {}
         for rank, hit in enumerate(self._dense_sources(dense, vector), 1):
@@ -187,23 +196,43 @@ class CourseRetriever:
             doc = docs[_source(hit)]
             if hit is not doc.hit and len(doc.sections) < MAX_SECTIONS:
                 doc.sections.append(hit)
-        others: dict[str, tuple[str, int]] = {}  # source: (its best keyword chunk, rank)
-        for rank, (chunk_id, source) in enumerate(_first_per_source(keyword), 1):
+        keyword = self._keyword_sources(terms, n) if weight > 0 and terms else []
+        others: list[tuple[str, str | None, int]] = []  # (source, its chunk if known, rank)
+        for rank, (source, chunk_id) in enumerate(keyword, 1):
             if source in docs:
                 docs[source].keyword_rank = rank
             else:
-                others[source] = (chunk_id, rank)
+                others.append((source, chunk_id, rank))
         ranked = self._ranked(list(docs.values()), best_similarity, k)
+        # A source only keyword search found needs a chunk and its similarity (for the cut):
+        # fetched only for the first few that could still make the list.
+        bar = ranked[-1][0] if len(ranked) >= k else 0.0
+        others = [o for o in others if weight / (options.rrf_k + o[2]) / self._top_score > bar]
         if others:
-            # A source only keyword search found needs its chunk's similarity (for the cut),
-            # fetched only when it could still make the list.
-            best_other = weight / (options.rrf_k + min(r for _, r in others.values()))
-            if len(ranked) < k or ranked[-1][0] < best_other / self._top_score:
-                fetched = self.index.fetch([chunk_id for chunk_id, _ in others.values()], vector)
-                ranks = {chunk_id: rank for chunk_id, rank in others.values()}
-                extra = [_Doc(hit, keyword_rank=ranks[hit.chunk_id]) for hit in fetched]
-                ranked = self._ranked([*docs.values(), *extra], best_similarity, k)
+            ranks: dict[str, int] = {}
+            for source, chunk_id, rank in others[:k]:
+                chunk_id = chunk_id or self.index.store.best_chunk(source, terms)
+                if chunk_id is not None:
+                    ranks[chunk_id] = rank
+            fetched = self.index.fetch(list(ranks), vector)
+            extra = [_Doc(hit, keyword_rank=ranks[hit.chunk_id]) for hit in fetched]
+            ranked = self._ranked([*docs.values(), *extra], best_similarity, k)
         return _passages(ranked)
+
+    def _keyword_sources(self, terms: list[str], n: int) -> list[tuple[str, str | None]]:
+        """Sources by keyword rank, best first, each with its best chunk when known."""
+        if self.options.keyword_index == "chunks":
+            found = self.index.store.keyword_search(terms, n)
+            return [(source, chunk_id) for chunk_id, source in _first_per_source(found)]
+        return [(source, None) for source, _ in self._lessons_bm25().top(terms, n)]
+
+    def _lessons_bm25(self) -> LessonBM25:
+        """The lessons' keyword index, built once per version of the course index."""
+        stamp = self.index.store.get_meta("stamp")
+        with self._lexical_lock:
+            if self._lexical is None or self._lexical.stamp != stamp:
+                self._lexical = LessonBM25.build(self.index.store, stamp)
+            return self._lexical
 
     def _dense_sources(self, dense: list[Hit], vector: Sequence[float]) -> list[Hit]:
         """Each source's best chunk, ranked by its similarity plus a share of the

@@ -210,6 +210,45 @@ class CourseStore:
             ).fetchall()
         return [(chunk_id, source) for chunk_id, source in rows]
 
+    def lesson_texts(self) -> list[tuple[str, str]]:
+        """Each indexed source with the text of all its chunks (title paths included), for
+        ranking whole lessons (``knowledge.lexical``)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT f.source, group_concat(c.body, char(10)) FROM chunk_rows r "
+                "JOIN chunk_text c ON c.rowid = r.rowid "
+                "JOIN files f ON f.file_id = r.file_id "
+                "GROUP BY f.source ORDER BY f.source"
+            ).fetchall()
+        return [(source, text or "") for source, text in rows]
+
+    def best_chunk(self, source: str, terms: Sequence[str]) -> str | None:
+        """The chunk of ``source`` that best matches ``terms`` by BM25 (its first chunk when
+        none matches), or None when the source is not indexed."""
+        with self._lock:
+            first, last = self._db.execute(
+                "SELECT min(r.rowid), max(r.rowid) FROM chunk_rows r "
+                "JOIN files f ON f.file_id = r.file_id WHERE f.source = ?",
+                (source,),
+            ).fetchone()
+            if first is None:
+                return None
+            row = None
+            if terms:  # a file's chunks are written together: one rowid range
+                row = self._db.execute(
+                    "SELECT r.chunk_id FROM chunk_text "
+                    "JOIN chunk_rows r ON r.rowid = chunk_text.rowid "
+                    "JOIN files f ON f.file_id = r.file_id "
+                    "WHERE chunk_text MATCH ? AND chunk_text.rowid BETWEEN ? AND ? "
+                    "AND f.source = ? ORDER BY bm25(chunk_text) LIMIT 1",
+                    (" OR ".join(_quote(t) for t in terms), first, last, source),
+                ).fetchone()
+            if row is None:
+                row = self._db.execute(
+                    "SELECT chunk_id FROM chunk_rows WHERE rowid = ?", (first,)
+                ).fetchone()
+        return row[0] if row else None
+
     def count_chunks(self) -> int:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM chunk_rows").fetchone()[0]
