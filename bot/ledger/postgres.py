@@ -13,9 +13,10 @@ starting at once migrate once (an advisory lock held by the migrating transactio
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -402,6 +403,8 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.InsufficientResourcesError,  # a full disk, out of memory or connections
     asyncpg.OperatorInterventionError,  # the server shutting down or restarting
     asyncpg.CannotConnectNowError,
+    # A connection the server cut mid-operation can be left "in progress" on the client.
+    asyncpg.InternalClientError,
 )
 
 
@@ -469,25 +472,36 @@ class PostgresDatabase:
             self._writer = await self._connect()
         return self._writer
 
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[asyncpg.Connection]:
+        """The writer connection for one write; dropped when the write fails on the
+        connection, so the retry starts on a fresh one rather than a half-broken one."""
+        conn = await self._conn()
+        try:
+            yield conn
+        except TRANSIENT:
+            if self._writer is conn:
+                conn.terminate()
+                self._writer = None
+            raise
+
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         assert self._readers is not None, "not open"
         return [tuple(row) for row in await self._readers.fetch(pg_sql(sql), *params)]
 
     async def write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
-        conn = await self._conn()
-        async with conn.transaction():
+        async with self._writing() as conn, conn.transaction():
             return [_count(await conn.execute(pg_sql(sql), *params)) for sql, params in statements]
 
     async def insert(self, sql: str, params: Sequence[Any]) -> int:
-        conn = await self._conn()
-        return int(await conn.fetchval(pg_sql(sql) + " RETURNING id", *params))
+        async with self._writing() as conn:
+            return int(await conn.fetchval(pg_sql(sql) + " RETURNING id", *params))
 
     async def insert_interactions(
         self, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
         """Insert interactions rows (``columns`` order) as one statement in one transaction:
         one group commit, one run of the rollup trigger."""
-        conn = await self._conn()
         names = ", ".join(f'"{c}"' for c in columns)
         arrays = ", ".join(
             f"${n}::{INTERACTION_TYPES[c]}[]" for n, c in enumerate(columns, start=1)
@@ -495,7 +509,7 @@ class PostgresDatabase:
         values = [list(column) for column in zip(*rows, strict=True)] if rows else []
         if not values:
             return
-        async with conn.transaction():
+        async with self._writing() as conn, conn.transaction():
             await conn.execute(
                 f"INSERT INTO interactions ({names}) SELECT * FROM unnest({arrays})", *values
             )
