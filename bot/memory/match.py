@@ -43,6 +43,11 @@ FILLER = frozenset(_FILLER_TEXT.split())
 _NEGATION_TEXT = "not no never without except dont doesnt didnt cant cannot isnt"
 NEGATIONS = frozenset(_NEGATION_TEXT.split())
 NEGATED = "~not"
+# Words that ask for advice rather than ability: "what version should I use" is not
+# "what version can I use" (Django's FAQ answers the two differently). After "how" they
+# ask for a method like "how do I" ("how should I name a variable").
+ADVICE = frozenset({"should", "shouldnt", "ought"})
+ADVISED = "~should"
 # Words after which the next key term is a direction: "a string to an integer".
 DIRECTIONS = frozenset({"to", "into", "from"})
 
@@ -130,7 +135,8 @@ def directions(text: str) -> dict[str, str]:
 def terms(text: str) -> frozenset[str]:
     """The question's key terms: content words, synonyms merged, lightly stemmed.
 
-    Operators and negation are terms too, and so is each direction ("to:integer").
+    Operators, negation and asking for advice ("should") are terms too, and so is each
+    direction ("to:integer").
     """
     found = {f"{prep}:{term}" for prep, term in directions(text).items()}
     words = WORD.findall(text.casefold().replace("'", ""))
@@ -140,6 +146,10 @@ def terms(text: str) -> frozenset[str]:
             continue
         if word in NEGATIONS:
             found.add(NEGATED)
+            continue
+        if word in ADVICE:
+            if "how" not in words[max(0, i - 2) : i]:
+                found.add(ADVISED)
             continue
         word = SYNONYMS.get(word, word)
         if SYMBOLS.match(word):  # an operator is a key term: "=" is not "=="
