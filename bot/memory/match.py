@@ -118,16 +118,18 @@ def _term(word: str) -> str | None:
     return None if word in STOPWORDS or word in FILLER else word
 
 
-def directions(text: str) -> dict[str, str]:
-    """The key term right after each of "to", "into", "from" (articles skipped)."""
+def directions(text: str) -> set[tuple[str, str]]:
+    """The key term right after each "to", "into" and "from" (articles skipped), as
+    ``(preposition, term)``: every one of them, so words around the question ("new to
+    Python, ...") cannot hide the direction asked about ("a set to a dictionary")."""
     words = WORD.findall(text.casefold().replace("'", ""))
-    found: dict[str, str] = {}
+    found: set[tuple[str, str]] = set()
     for i, word in enumerate(words):
         # "convert a string to ...", not "how to ...": a direction follows a key term
         if word in DIRECTIONS and i and _term(words[i - 1]) is not None:
             for after in words[i + 1 : i + 4]:
                 if (term := _term(after)) is not None:
-                    found.setdefault("to" if word == "into" else word, term)
+                    found.add(("to" if word == "into" else word, term))
                     break
     return found
 
@@ -138,7 +140,7 @@ def terms(text: str) -> frozenset[str]:
     Operators, negation and asking for advice ("should") are terms too, and so is each
     direction ("to:integer").
     """
-    found = {f"{prep}:{term}" for prep, term in directions(text).items()}
+    found = {f"{prep}:{term}" for prep, term in directions(text)}
     words = WORD.findall(text.casefold().replace("'", ""))
     for i, word in enumerate(words):
         if i + 1 < len(words) and words[i + 1] in KEYWORD_CONTEXT and word.isalpha():
