@@ -1,4 +1,4 @@
-"""Real questions no one on the team wrote: the FAQ headings of five Python projects.
+"""Real questions no one on the team wrote: the FAQ headings of four Python projects.
 
 No package on the registry ships labelled paraphrase pairs (Quora Question Pairs, PAWS,
 MRPC, STS-B and the like are all downloaded from hubs at run time, and the packages that
@@ -10,12 +10,14 @@ that ends in "?" is a real question, written by the project's authors for their 
 - sqlalchemy 2.1.9 ``doc/build/faq/*.rst`` (MIT)
 - celery 5.7.0 ``docs/faq.rst`` (BSD-3-Clause)
 - mypy 2.4.1 ``docs/source/faq.rst`` (MIT)
-- pylint 4.1.4 ``doc/faq.rst`` (GPL-2.0; only the headings are kept)
+
+(Only projects whose documentation is under a permissive licence: Pylint's FAQ, for
+one, is GPL and is left out.)
 
 Two headings of one FAQ are two different questions with two different answers
 ("What Python version can I use with Django?" and "What Python version should I use
 with Django?" are both in Django's FAQ), so every pair of them is a near miss that
-course memory must not answer. This script downloads the five source distributions with
+course memory must not answer. This script downloads the four source distributions with
 pip (no dependencies, nothing installed), extracts the headings (RST markup taken off)
 and writes them, with where each came from, to ``eval/memory_pairs_faq.jsonl``:
 
@@ -42,7 +44,6 @@ SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("sqlalchemy", "2.1.9", r"doc/build/faq/[a-z_]+\.rst", "MIT"),
     ("celery", "5.7.0", r"docs/faq\.rst", "BSD-3-Clause"),
     ("mypy", "2.4.1", r"docs/source/faq\.rst", "MIT"),
-    ("pylint", "4.1.4", r"doc/faq\.rst", "GPL-2.0-or-later"),
 )
 UNDERLINE = re.compile(r"([=\-~^\"+*#])\1{2,}")
 ROLE = re.compile(r":[a-z]+:`([^`<]*?)(?:\s*<[^>]*>)?`")  # :envvar:`X` -> X
