@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-WORD = re.compile(r"[a-z0-9_+#]+(?:\.[a-z0-9_]+)*|[=!<>+\-*/%&|^~@]+")
+WORD = re.compile(r"[a-z0-9_+#]+(?:[.\-][a-z0-9_]+)*|[=!<>+\-*/%&|^~@]+")
 SYMBOLS = re.compile(r"^[=!<>+\-*/%&|^~@]+$")
 PUNCTUATION = frozenset({"-", "/", "--"})  # dashes and slashes of prose, not operators
 

@@ -24,6 +24,7 @@ from bot.memory.rules import has_code, not_reusable, proved_good
         ("How do I define a class?", "What is a class?"),
         ("What Python version can I use?", "What Python version should I use?"),
         ("Can I use a tuple as a dictionary key?", "Should I use a tuple as a dictionary key?"),
+        ("Can you explain an f-string?", "Can you explain a string?"),  # one word, hyphenated
         (  # the first "to" is not the direction asked about
             "I'm new to Python. How do I convert a set to a dictionary? I'm stuck",
             "I'm new to Python. How do I convert a dictionary to a set? I'm stuck",
