@@ -4,7 +4,12 @@ Embeds every pair with the retrieval embedder (all-MiniLM-L6-v2), chooses the th
 the tune split, and prints precision and recall on the held-out test split, with and
 without the key-term guard, and at the configured threshold.
 
-    python bench/memory_match.py [--pairs FILE] [--config config.toml]
+Then the same at the configured threshold on questions no one on the team wrote
+(eval/memory_pairs_faq.jsonl, see bench/_faq_questions.py): every two FAQ headings of
+one project are a near miss, and each heading against its rule-made rewrites is a
+paraphrase. Nothing is tuned on that set; it is only measured.
+
+    python bench/memory_match.py [--pairs FILE] [--faq FILE] [--config config.toml] [--show]
 """
 
 from __future__ import annotations
@@ -21,7 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.config import load_config  # noqa: E402
-from bot.memory.calibrate import choose_threshold, load_pairs, score  # noqa: E402
+from bot.memory.calibrate import (  # noqa: E402
+    Pair,
+    choose_threshold,
+    load_pairs,
+    load_questions,
+    near_miss_pairs,
+    rewritten_pairs,
+    score,
+)
+from bot.memory.match import same_question, terms  # noqa: E402
 
 
 async def similarities(texts_a: list[str], texts_b: list[str]) -> list[float]:
@@ -35,9 +49,59 @@ async def similarities(texts_a: list[str], texts_b: list[str]) -> list[float]:
     return [float(x) for x in (a * b).sum(axis=1)]
 
 
+async def pair_similarities(pairs: list[Pair]) -> list[float]:
+    """Cosine similarity of each pair, each distinct text embedded once."""
+    from knowledge.embeddings import SentenceTransformerEmbedder
+
+    texts = list(dict.fromkeys(t for p in pairs for t in (p.a, p.b)))
+    vectors = np.asarray(await SentenceTransformerEmbedder().embed(texts))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = {t: i for i, t in enumerate(texts)}
+    return [float(vectors[index[p.a]] @ vectors[index[p.b]]) for p in pairs]
+
+
+def external(path: Path, threshold: float, show: bool) -> None:
+    """Precision, recall and near misses answered on the FAQ questions."""
+    questions = load_questions(path)
+    misses, same = near_miss_pairs(questions), rewritten_pairs(questions)
+    pairs = misses + same
+    sims = asyncio.run(pair_similarities(pairs))
+    sources = len({q.source.split()[0] for q in questions})
+    print(
+        f"\nexternal: {len(questions)} FAQ questions from {sources} projects;"
+        f" {len(misses)} near-miss pairs, {len(same)} rule-made paraphrases"
+    )
+    for guard in (True, False):
+        s = score(pairs, sims, threshold, guard=guard)
+        answered = s.false_matches
+        print(
+            f"configured {threshold:.3f} guard={'on ' if guard else 'off'} external:"
+            f" precision {s.precision:.3f} recall {s.recall:.3f}"
+            f" ({s.matched} matched; near misses answered from memory: {answered})"
+        )
+    wrong = [
+        (p, x)
+        for p, x in zip(pairs, sims, strict=True)
+        if not p.same and same_question(x, terms(p.a), terms(p.b), threshold)
+    ]
+    for p, x in wrong:
+        print(f"  answered near miss {x:.3f}: {p.a!r} ~ {p.b!r}")
+    close = sorted(
+        ((x, p) for p, x in zip(pairs, sims, strict=True) if not p.same), key=lambda t: -t[0]
+    )
+    print("  closest near misses (cosine, rejected by the key-term check unless listed above):")
+    for x, p in close[: 20 if show else 5]:
+        print(f"    {x:.3f} {p.a!r} ~ {p.b!r}")
+    if show:
+        for p, x in zip(pairs, sims, strict=True):
+            if p.same and not same_question(x, terms(p.a), terms(p.b), threshold):
+                print(f"  missed paraphrase {x:.3f}: {p.a!r} ~ {p.b!r}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=Path, default=ROOT / "eval" / "memory_pairs.jsonl")
+    parser.add_argument("--faq", type=Path, default=ROOT / "eval" / "memory_pairs_faq.jsonl")
     parser.add_argument("--config", type=Path, default=ROOT / "config.toml")
     parser.add_argument("--show", action="store_true", help="print every test pair's verdict")
     args = parser.parse_args()
@@ -62,6 +126,7 @@ def main() -> int:
         for p, s in tune + test:
             verdict = score([p], [s], configured).matched
             print(f"{s:.3f} same={p.same!s:5} match={bool(verdict)!s:5} {p.a!r} ~ {p.b!r}")
+    external(args.faq, configured, args.show)
     return 0
 
 

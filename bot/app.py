@@ -188,12 +188,12 @@ class BotApp:
             log.warning("no routing examples at %s: routing by rules alone", path)
             return Router()
         try:
-            examples = load_examples(path) + learned_examples(self.settings)
             classifier = ExampleClassifier(
                 self.embedder,
-                examples,
+                load_examples(path),
                 method=config.classifier,
                 regularisation=config.classifier_c,
+                learned=learned_examples(self.settings),
             )
         except ValueError as exc:
             raise ConfigError(f"routing.examples: {exc}") from None

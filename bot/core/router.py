@@ -147,6 +147,11 @@ def shape_features(text: str) -> list[float]:
     ]
 
 
+# How close (cosine, the retrieval embedder) a message must be to a learned outcome for
+# that outcome to decide it: paraphrases of one question, measured on bench/semester.py.
+LEARNED_RADIUS = 0.85
+
+
 class ExampleClassifier:
     """Scores how cloud-worthy a message is (0..1), learned from labelled utterances.
 
@@ -155,6 +160,12 @@ class ExampleClassifier:
     warm-up; ``method="knn"`` takes a similarity-weighted vote of the k nearest examples.
     Measured on the shipped suite's held-out split, logistic is far more accurate
     (bench/routing.py prints both).
+
+    ``learned`` examples (outcomes the router learned, bot.memory.learning) are not fitted:
+    they speak only for messages within ``learned_radius`` (cosine) of them, by a
+    similarity-weighted vote; everywhere else the shipped examples decide. A local
+    model's strengths and weaknesses are about particular questions, and fitting them
+    moved the boundary for every other question too.
     """
 
     def __init__(
@@ -164,6 +175,8 @@ class ExampleClassifier:
         *,
         method: Literal["logistic", "knn"] = "logistic",
         regularisation: float = 3.0,
+        learned: Sequence[tuple[str, str]] = (),
+        learned_radius: float = LEARNED_RADIUS,
     ) -> None:
         if not examples:
             raise ValueError("the classifier needs labelled examples")
@@ -172,6 +185,10 @@ class ExampleClassifier:
         self.regularisation = regularisation
         self.texts = [text for text, _ in examples]
         self.is_cloud = np.array([label == "cloud" for _, label in examples])
+        self.learned_texts = [text for text, _ in learned]
+        self.learned_cloud = np.array([label == "cloud" for _, label in learned], dtype=bool)
+        self.learned_radius = learned_radius
+        self._learned: np.ndarray | None = None
         self._matrix: np.ndarray | None = None
         self._model: LogisticRegression | None = None
         self._lock = asyncio.Lock()
@@ -190,12 +207,20 @@ class ExampleClassifier:
                     self._model = await asyncio.to_thread(
                         fit_logistic, features, self.is_cloud, self.regularisation
                     )
+                if self.learned_texts:
+                    self._learned = _normalised(await self.embedder.embed(self.learned_texts))
                 self._matrix = vectors
 
     async def score(self, text: str, k: int) -> float:
         await self.warm()
         assert self._matrix is not None
         query = _normalised(await self.embedder.embed([text]))
+        if self._learned is not None:
+            sims = self._learned @ query[0]
+            near = sims >= self.learned_radius
+            if near.any():  # questions very like this one went this way before
+                weights = np.exp(8 * sims[near])
+                return float(weights[self.learned_cloud[near]].sum() / weights.sum())
         if self.method == "logistic" and self._model is not None:
             return float(self._model.predict_proba(self._with_shape(query, [text]))[0, 1])
         sims = self._matrix @ query[0]

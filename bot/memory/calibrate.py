@@ -9,6 +9,7 @@ precision on ``tune`` reaches the bar.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,3 +88,59 @@ def choose_threshold(
         if score(pairs, similarities, threshold).precision >= bar:
             return min(1.0, round(threshold + margin, 3))
     return 1.0
+
+
+# --- questions no one on the team wrote (eval/memory_pairs_faq.jsonl) ----------------------
+
+# Mechanical rewrites of a question, for the external set's paraphrases: the team wrote
+# these rules, not the pairs, so recall on them is a sanity check, not an outside measure.
+_REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^How do I (.+)$", re.I), r"How can I \1"),
+    (re.compile(r"^How can I (.+)$", re.I), r"How do I \1"),
+    (re.compile(r"^How to (.+)$", re.I), r"How do I \1"),
+    (re.compile(r"^Can I (.+)$", re.I), r"Is it possible to \1"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One real question and where it was published."""
+
+    text: str
+    source: str
+
+
+def load_questions(path: Path) -> list[Question]:
+    """The FAQ questions in ``path`` (``{"q", "source"}`` per line)."""
+    found = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            found.append(Question(str(row["q"]), str(row["source"])))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: bad question ({exc})") from None
+    return found
+
+
+def near_miss_pairs(questions: Sequence[Question]) -> list[Pair]:
+    """Every two questions of the same FAQ: different questions, so none may match."""
+    return [
+        Pair(a.text, b.text, False, "external")
+        for i, a in enumerate(questions)
+        for b in questions[i + 1 :]
+        if a.source.split()[0] == b.source.split()[0]
+    ]
+
+
+def rewritten_pairs(questions: Sequence[Question]) -> list[Pair]:
+    """Each question against its rule-made rewrites and its lower-case, no-"?" form."""
+    pairs = []
+    for q in questions:
+        body = q.text.rstrip("?")
+        pairs.append(Pair(q.text, body.lower(), True, "external"))
+        for pattern, replacement in _REWRITES:
+            if pattern.match(body):
+                pairs.append(Pair(q.text, pattern.sub(replacement, body) + "?", True, "external"))
+    return pairs

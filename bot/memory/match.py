@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-WORD = re.compile(r"[a-z0-9_+#]+(?:\.[a-z0-9_]+)*|[=!<>+\-*/%&|^~@]+")
+WORD = re.compile(r"[a-z0-9_+#]+(?:[.\-][a-z0-9_]+)*|[=!<>+\-*/%&|^~@]+")
 SYMBOLS = re.compile(r"^[=!<>+\-*/%&|^~@]+$")
 PUNCTUATION = frozenset({"-", "/", "--"})  # dashes and slashes of prose, not operators
 
@@ -43,6 +43,11 @@ FILLER = frozenset(_FILLER_TEXT.split())
 _NEGATION_TEXT = "not no never without except dont doesnt didnt cant cannot isnt"
 NEGATIONS = frozenset(_NEGATION_TEXT.split())
 NEGATED = "~not"
+# Words that ask for advice rather than ability: "what version should I use" is not
+# "what version can I use" (Django's FAQ answers the two differently). After "how" they
+# ask for a method like "how do I" ("how should I name a variable").
+ADVICE = frozenset({"should", "shouldnt", "ought"})
+ADVISED = "~should"
 # Words after which the next key term is a direction: "a string to an integer".
 DIRECTIONS = frozenset({"to", "into", "from"})
 
@@ -113,16 +118,18 @@ def _term(word: str) -> str | None:
     return None if word in STOPWORDS or word in FILLER else word
 
 
-def directions(text: str) -> dict[str, str]:
-    """The key term right after each of "to", "into", "from" (articles skipped)."""
+def directions(text: str) -> set[tuple[str, str]]:
+    """The key term right after each "to", "into" and "from" (articles skipped), as
+    ``(preposition, term)``: every one of them, so words around the question ("new to
+    Python, ...") cannot hide the direction asked about ("a set to a dictionary")."""
     words = WORD.findall(text.casefold().replace("'", ""))
-    found: dict[str, str] = {}
+    found: set[tuple[str, str]] = set()
     for i, word in enumerate(words):
         # "convert a string to ...", not "how to ...": a direction follows a key term
         if word in DIRECTIONS and i and _term(words[i - 1]) is not None:
             for after in words[i + 1 : i + 4]:
                 if (term := _term(after)) is not None:
-                    found.setdefault("to" if word == "into" else word, term)
+                    found.add(("to" if word == "into" else word, term))
                     break
     return found
 
@@ -130,9 +137,10 @@ def directions(text: str) -> dict[str, str]:
 def terms(text: str) -> frozenset[str]:
     """The question's key terms: content words, synonyms merged, lightly stemmed.
 
-    Operators and negation are terms too, and so is each direction ("to:integer").
+    Operators, negation and asking for advice ("should") are terms too, and so is each
+    direction ("to:integer").
     """
-    found = {f"{prep}:{term}" for prep, term in directions(text).items()}
+    found = {f"{prep}:{term}" for prep, term in directions(text)}
     words = WORD.findall(text.casefold().replace("'", ""))
     for i, word in enumerate(words):
         if i + 1 < len(words) and words[i + 1] in KEYWORD_CONTEXT and word.isalpha():
@@ -140,6 +148,10 @@ def terms(text: str) -> frozenset[str]:
             continue
         if word in NEGATIONS:
             found.add(NEGATED)
+            continue
+        if word in ADVICE:
+            if "how" not in words[max(0, i - 2) : i]:
+                found.add(ADVISED)
             continue
         word = SYNONYMS.get(word, word)
         if SYMBOLS.match(word):  # an operator is a key term: "=" is not "=="

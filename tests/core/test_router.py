@@ -157,3 +157,18 @@ async def test_keywords_in_languages_the_classifier_cannot_read_decide_alone():
     assert spanish.route == "cloud" and texts(spanish.reasons) == ("keyword:es:compara",)
     english = await router.decide("compare lists", policy)
     assert english.route == "local" and "keyword:compare:overruled" in texts(english.reasons)
+
+
+@pytest.mark.parametrize("method", ["logistic", "knn"])
+async def test_learned_examples_decide_only_for_messages_very_like_them(method):
+    # the local model failed "what is a tuple" before: that question, and only it, goes cloud
+    learned = [("what is a tuple", "cloud"), ("why is my recursive fibonacci slow", "local")]
+    plain = ExampleClassifier(KeywordEmbedder(), EXAMPLES, method=method)
+    taught = ExampleClassifier(
+        KeywordEmbedder(), EXAMPLES, method=method, learned=learned, learned_radius=0.9
+    )
+    assert await plain.score("what is a tuple", k=3) < 0.5
+    assert await taught.score("what is a tuple", k=3) == 1.0
+    assert await taught.score("why is my recursive fibonacci slow", k=3) == 0.0
+    for far in ("what is a variable", "prove the complexity of binary search"):
+        assert await taught.score(far, k=3) == await plain.score(far, k=3)

@@ -19,7 +19,14 @@ from bot.digests.service import Digests
 from bot.digests.text import render_text
 from bot.digests.windows import complete_window
 from bot.ledger.queries import Outcome
-from bot.memory.learning import balanced, label_of, learned_path
+from bot.memory.learning import (
+    LEARNED_SHARE,
+    balanced,
+    held_back,
+    label_of,
+    learned_path,
+    split_fresh,
+)
 from tests.conftest import TEST_CONFIG, write_config
 from tests.fakes import FakeChatModel, KeywordEmbedder
 from tests.ledger_helpers import LOW_CONFIDENCE, cloud, interaction
@@ -65,6 +72,32 @@ def test_examples_are_redacted_deduplicated_balanced_and_bounded(settings):
     assert len(balanced(rows, settings, limit=1)) == 2
 
 
+def test_an_outcome_seen_both_ways_teaches_nothing(settings):
+    rows = [
+        outcome("What is a set?"),
+        outcome("What is a set?", "cloud", "cloud", ["low-confidence"]),
+        outcome("What is a dict?"),
+        outcome("Design a plugin system", "cloud", "cloud", ["low-confidence"]),
+    ]
+    assert balanced(rows, settings, limit=10) == [
+        ("What is a dict?", "local"),
+        ("Design a plugin system", "cloud"),
+    ]
+
+
+def test_learned_examples_are_capped_and_partly_held_back():
+    shipped = [(f"shipped {i}", "local" if i % 2 else "cloud") for i in range(40)]
+    fresh = [(f"question {i}", "local") for i in range(100)]
+    fresh += [(f"hard question {i}", "cloud") for i in range(100)]
+    fit, judged = split_fresh(fresh, shipped)
+    cap = int(LEARNED_SHARE * 20)
+    assert sum(label == "local" for _, label in fit) == sum(label == "cloud" for _, label in fit)
+    assert len(fit) == 2 * cap  # never more than a share of the shipped examples
+    assert judged and all(held_back(t) for t, _ in judged)
+    assert not any(held_back(t) for t, _ in fit)  # what judges the refit was never fitted
+    assert {t for t, _ in fit}.isdisjoint(t for t, _ in judged)
+
+
 def config(tmp_path) -> Path:
     text = TEST_CONFIG.replace(
         'default_tier = "free"', f'default_tier = "free"\nexamples = "{EXAMPLES}"'
@@ -100,9 +133,11 @@ async def test_learning_from_sound_outcomes_is_kept_and_used(tmp_path):
         run = learned.run
         assert run.learned_local == run.learned_cloud > 0
         assert run.kept and run.accuracy_after >= run.accuracy_before
+        assert learned.judged > 0  # outcomes held back from the fit judged it too
         assert learned_path(bot.settings).is_file()
         assert bot.router.classifier is not before  # in use at once
-        assert len(bot.router.classifier.texts) == len(before.texts) + 2 * run.learned_local
+        assert bot.router.classifier.texts == before.texts  # the shipped ones, as fitted
+        assert len(bot.router.classifier.learned_texts) == 2 * run.learned_local
         digests = Digests(bot.settings, bot.ledger)
         window = complete_window("week", _next_week(), ZoneInfo("UTC"))
         text = render_text(await digests.build(window))

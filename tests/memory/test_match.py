@@ -22,6 +22,13 @@ from bot.memory.rules import has_code, not_reusable, proved_good
         ("What is a for loop?", "What is a while loop?"),
         ("How do I activate a virtual environment?", "How do I create a virtual environment?"),
         ("How do I define a class?", "What is a class?"),
+        ("What Python version can I use?", "What Python version should I use?"),
+        ("Can I use a tuple as a dictionary key?", "Should I use a tuple as a dictionary key?"),
+        ("Can you explain an f-string?", "Can you explain a string?"),  # one word, hyphenated
+        (  # the first "to" is not the direction asked about
+            "I'm new to Python. How do I convert a set to a dictionary? I'm stuck",
+            "I'm new to Python. How do I convert a dictionary to a set? I'm stuck",
+        ),
     ],
 )
 def test_near_misses_never_match_however_similar(a, b):
@@ -36,6 +43,8 @@ def test_near_misses_never_match_however_similar(a, b):
         ("How do I add an item to a dict?", "how to add an element to a dictionary"),
         ("How do I reset my password?", "how can I reset my password, please"),
         ("How does the with statement work?", "What is the with statement for?"),
+        ("How should I name a variable?", "how do I name a variable"),
+        ("Can I use a tuple as a dictionary key?", "Is it possible to use a tuple as a dict key"),
     ],
 )
 def test_paraphrases_keep_their_key_terms(a, b):

@@ -30,3 +30,4 @@ def test_a_tiny_semester_prints_the_json_contract(tmp_path):
     assert result["wrong_reuse"] == 0  # no memory answer given to another topic
     assert result["questions"] == 80 and result["failed"] == 0
     assert result["router_learning"] == []  # --no-learn: no weekly refit
+    assert len(result["weekly_routed_local"]) == 2 and result["refits_kept"] == 0
