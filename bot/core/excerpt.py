@@ -25,6 +25,7 @@ MIN_SECOND_QUOTE = 150  # a second passage is quoted only with this much room
 MAX_LABEL_CHARS = 90
 RANK_NUDGE = 0.15  # a passage holding all the question's words gains this much score
 _WORD = re.compile(r"[a-z0-9_]+")
+_SIGNATURE = re.compile(r"\([^()]{16,}\)")  # a long parameter list, shortened in pointers
 _WORD_START = re.compile(r"[A-Za-z]+(?![\w.(])")  # a plain first word, not "Path.glob"
 _OPERATOR = re.compile(r"(?<![=<>!%*/+\-&|^~@])[=<>!%*/+\-&|^~@]{1,3}(?![=<>!%*/+\-&|^~@])")
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=[A-Z0-9`\"'(*\[])")
@@ -372,7 +373,7 @@ def _pointers(
         if len(labels) == MAX_POINTERS:
             break
         name = _section_name(passage)
-        label = f"{name} ({passage.source})"
+        label = f"{_SIGNATURE.sub('(…)', name)} ({passage.source})"
         if (
             name in quoted
             or label in labels

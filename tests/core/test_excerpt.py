@@ -206,3 +206,21 @@ def test_the_quote_names_its_topic_in_the_titles_case(title: str, topic: str):
     quote = course_quote("anything at all", [Passage("Some text.", "a.md", title, 0.5)])
     assert quote is not None
     assert quote.startswith(f"Here is what the course says about {topic}:")
+
+
+def test_pointers_shorten_long_parameter_lists():
+    def api(name: str, score: float) -> Passage:
+        return Passage("Insert x in a sorted list.", "09-bisect.md", f"L9: bisect > {name}", score)
+
+    passages = [
+        api("bisect.insort_left(a, x, lo=0, hi=None, *, key=None)", 0.6),
+        api("bisect.insort_right(a, x, lo=0, hi=None, *, key=None)", 0.59),
+        api("bisect.insort(a, x, lo=0, hi=None, *, key=None)", 0.58),
+        api("bisect.bisect(a, x)", 0.57),
+    ]
+    quote = course_quote("insert into a sorted list", passages)
+    assert quote is not None
+    pointers = quote.rsplit("\n\n", 1)[-1]
+    assert pointers.startswith("Also in the course: ")
+    assert "(…) (09-bisect.md)" in pointers  # a long signature is cut
+    assert "key=None" not in pointers
