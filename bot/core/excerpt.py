@@ -25,6 +25,7 @@ MIN_SECOND_QUOTE = 150  # a second passage is quoted only with this much room
 MAX_LABEL_CHARS = 90
 RANK_NUDGE = 0.15  # a passage holding all the question's words gains this much score
 _WORD = re.compile(r"[a-z0-9_]+")
+_EXERCISES = re.compile(r"(?i)\b(exercises?|practice|quiz|tasks?)\b")
 _SIGNATURE = re.compile(r"\([^()]{16,}\)")  # a long parameter list, shortened in pointers
 _WORD_START = re.compile(r"[A-Za-z]+(?![\w.(])")  # a plain first word, not "Path.glob"
 _OPERATOR = re.compile(r"(?<![=<>!%*/+\-&|^~@])[=<>!%*/+\-&|^~@]{1,3}(?![=<>!%*/+\-&|^~@])")
@@ -153,11 +154,11 @@ def course_quote(
     comes first; a second one is quoted only when it is on the question too.
     """
     wanted = terms(question)
-    ranked = _rank([p for p in _with_sections(passages) if p.text.strip()], wanted)
+    ranked = _tasks_last(_rank([p for p in _with_sections(passages) if p.text.strip()], wanted))
     if not ranked:
         return None
     picked = [ranked[0]]
-    second = next((p for p in ranked[1:] if _relevant(p, wanted, picked)), None)
+    second = next((p for p in ranked[1:] if _relevant(p, wanted, picked) and not _task(p)), None)
     if second is not None:
         picked.append(second)
     heading = f"Here is what the course says about {_topic(picked[0])}:"
@@ -388,9 +389,24 @@ def _pointers(
     return "Also in the course: " + "; ".join(labels) if labels else ""
 
 
+def _tasks_last(ranked: list[Passage]) -> list[Passage]:
+    """Exercise sections after the rest: they ask the learner, they don't explain."""
+    tasks = [p for p in ranked if _task(p)]
+    return [p for p in ranked if p not in tasks] + tasks
+
+
+def _task(passage: Passage) -> bool:
+    return bool(_EXERCISES.search(_section_name(passage)))
+
+
 def _relevant(passage: Passage, wanted: set[str], picked: Sequence[Passage]) -> bool:
-    """Worth quoting beside the best one: on topic, and not the same place again."""
-    if any(p.source == passage.source and p.title == passage.title for p in picked):
+    """Worth quoting beside the best one: on topic, and neither the same place nor the
+    same words again (API references repeat a method's description under each class)."""
+    if any(
+        (p.source == passage.source and p.title == passage.title)
+        or p.text.strip() == passage.text.strip()
+        for p in picked
+    ):
         return False
     found = _tokens(f"{passage.title}\n{passage.text}") & wanted
     return bool(wanted) and len(found) >= max(1, len(wanted) // 2)

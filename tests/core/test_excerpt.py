@@ -224,3 +224,25 @@ def test_pointers_shorten_long_parameter_lists():
     assert pointers.startswith("Also in the course: ")
     assert "(…) (09-bisect.md)" in pointers  # a long signature is cut
     assert "key=None" not in pointers
+
+
+def test_an_exercise_section_is_not_quoted_while_a_section_that_explains_is_found():
+    exercises = passage("02-strings.md", "## Exercises", "Lesson 2: Strings > Exercises", 0.6)
+    slicing = passage(
+        "02-strings.md", "## Indexing and slicing", "Lesson 2: Strings > Indexing and slicing", 0.5
+    )
+    quote = course_quote("how do i get the last character of a string", [exercises, slicing])
+    assert quote is not None
+    assert quote.startswith("Here is what the course says about indexing and slicing:")
+    assert "(from Lesson 2: Strings > Exercises" not in quote
+
+
+def test_the_same_words_are_not_quoted_twice():
+    words = "Get the next random number in the range 0.0 <= X < 1.0."
+    passages = [
+        Passage(words, "37-secrets.md", "Lesson 37: secrets > SystemRandom.random", 0.6),
+        Passage(words, "16-random.md", "Lesson 16: random > random.random()", 0.59),
+    ]
+    quote = course_quote("random number", passages)
+    assert quote is not None
+    assert quote.count(words) == 1
