@@ -10,6 +10,9 @@ is unavailable, as on a zero-setup install. ``--pipeline`` picks what answers:
 - ``shipped`` (default): the embedded model with course navigation and the course-quote
   fallback, as shipped;
 - ``model-only``: the embedded model alone (no navigation, no course quote);
+- ``quote``: navigation and the course quote with no model call (what ``shipped`` shows
+  whenever the model's answer fails the gate): seconds instead of minutes, for tuning
+  what is quoted;
 - ``ollama`` / ``openai``: the loopback Ollama or OpenAI server as the default model, which
   answers with the two sentences of the course material it was sent that best match the
   question: what the prompt carried to the model, through the real client and stream.
@@ -26,7 +29,7 @@ goes to ``bench/out/answer_quality-<course>.jsonl``; ``--show`` prints the misse
 
     python bench/answer_quality.py [--courses sample pyref stdlib] [--split holdout]
         [--limit 10] [--kind navigation|content] [--plain] [--show]
-        [--pipeline shipped|model-only|ollama|openai]
+        [--pipeline shipped|model-only|quote|ollama|openai]
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ class FirstText:
         self.resets += 1
 
 
-PIPELINES = ("shipped", "model-only", "ollama", "openai")
+PIPELINES = ("shipped", "model-only", "quote", "ollama", "openai")
 LOOPBACK_KEY = "sk-loopback-answer-quality"
 WORD = re.compile(r"[a-z0-9_]+")
 SOURCE_LINE = re.compile(r"^\[\d+\] .*\(.*\)$")  # "[1] Title (source)" above each passage
@@ -117,6 +120,10 @@ class SearchOnly:
 
 async def no_quote(*args: Any, **kwargs: Any) -> None:
     return None
+
+
+async def no_answer(*args: Any, **kwargs: Any) -> tuple[None, list[Any]]:
+    return None, []
 
 
 @contextlib.asynccontextmanager
@@ -209,6 +216,8 @@ async def run_course(
             if args.pipeline == "model-only":  # a bench-only switch: no config turns these off
                 app.tutor.retriever = SearchOnly(app.tutor.retriever)
                 app.tutor._quote = no_quote  # type: ignore[method-assign]
+            elif args.pipeline == "quote":  # no model answers: the course quote does
+                app.tutor._answer = no_answer  # type: ignore[method-assign]
             # The enterprise tier is cloud-first: the OpenAI server answers, not the embedded.
             tier = args.tier or ("enterprise" if args.pipeline == "openai" else None)
             await app.warm(tier)

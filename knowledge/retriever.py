@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 2000
 MIN_CANDIDATES = 40
-MAX_SECTIONS = 2  # a passage's other close sections, carried for the course quote
+MAX_SECTIONS = 4  # a passage's other close sections, carried for the course quote
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,16 @@ from dataclasses import dataclass, replace
 from bot.ports import Passage
 
 ELLIPSIS = "…"
-QUOTE_CHARS = 700  # a course quote stays under this
+QUOTE_CHARS = 900  # a course quote's excerpts and sources stay under this
+MAX_POINTERS = 2  # other close sections named after the quote ("Also in the course: …")
+MAX_POINTER_CHARS = 220  # the pointer line stays under this
 MIN_SECOND_QUOTE = 150  # a second passage is quoted only with this much room
 MAX_LABEL_CHARS = 90
 RANK_NUDGE = 0.15  # a passage holding all the question's words gains this much score
 _WORD = re.compile(r"[a-z0-9_]+")
+_EXERCISES = re.compile(r"(?i)\b(exercises?|practice|quiz|tasks?)\b")
+_SIGNATURE = re.compile(r"\([^()]{16,}\)")  # a long parameter list, shortened in pointers
+_WORD_START = re.compile(r"[A-Za-z]+(?![\w.(])")  # a plain first word, not "Path.glob"
 _OPERATOR = re.compile(r"(?<![=<>!%*/+\-&|^~@])[=<>!%*/+\-&|^~@]{1,3}(?![=<>!%*/+\-&|^~@])")
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=[A-Z0-9`\"'(*\[])")
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -149,11 +154,11 @@ def course_quote(
     comes first; a second one is quoted only when it is on the question too.
     """
     wanted = terms(question)
-    ranked = _rank([p for p in _with_sections(passages) if p.text.strip()], wanted)
+    ranked = _tasks_last(_rank([p for p in _with_sections(passages) if p.text.strip()], wanted))
     if not ranked:
         return None
     picked = [ranked[0]]
-    second = next((p for p in ranked[1:] if _relevant(p, wanted, picked)), None)
+    second = next((p for p in ranked[1:] if _relevant(p, wanted, picked) and not _task(p)), None)
     if second is not None:
         picked.append(second)
     heading = f"Here is what the course says about {_topic(picked[0])}:"
@@ -174,6 +179,9 @@ def course_quote(
         excerpts = [trim(_drop_headings(picked[0].text), question, room)]
     parts = [heading]
     parts += [f"{excerpt}\n{cite}" for excerpt, cite in zip(excerpts, cites, strict=True)]
+    pointers = _pointers(ranked, picked, "\n".join(parts), wanted)
+    if pointers:
+        parts.append(pointers)
     return "\n\n".join(parts)
 
 
@@ -315,12 +323,19 @@ def _with_sections(passages: Sequence[Passage]) -> list[Passage]:
     return expanded
 
 
-def _topic(passage: Passage) -> str:
-    """What the passage is about, from its title's last part ("Lesson 5: Loops > break")."""
+def _section_name(passage: Passage) -> str:
+    """The passage's title's last part ("Lesson 5: Loops > break" -> "break")."""
     title = passage.title.replace(" (course outline)", "").strip()
-    topic = title.rsplit(" > ", 1)[-1].strip() or passage.source
-    topic = re.sub(r"^Lesson \d+:\s*", "", topic)
-    if topic[:1].isupper() and topic[1:2].islower():  # "Missing keys" but "KeyError"
+    name = title.rsplit(" > ", 1)[-1].strip() or passage.source
+    return re.sub(r"^Lesson \d+:\s*", "", name)
+
+
+def _topic(passage: Passage) -> str:
+    """What the passage is about, for "Here is what the course says about …"."""
+    topic = _section_name(passage)
+    # Sentence case reads on ("missing keys"); names and title case stay ("KeyError",
+    # "Path.glob", "Truth Value Testing").
+    if _WORD_START.match(topic) and not any(c.isupper() for c in topic[1:]):
         topic = topic[0].lower() + topic[1:]
     return topic
 
@@ -348,9 +363,50 @@ def _rank(passages: Sequence[Passage], wanted: set[str]) -> list[Passage]:
     return [p for _, p in sorted(enumerate(passages), key=key)]
 
 
+def _pointers(
+    ranked: Sequence[Passage], picked: Sequence[Passage], quoted: str, wanted: set[str]
+) -> str:
+    """ "Also in the course: …": the next closest sections on the question that the quote
+    did not show, by name and file, so the learner knows where to read on. On API
+    references a section's name is often the answer itself (``json.dumps(obj)``)."""
+    labels: list[str] = []
+    for passage in ranked:
+        if len(labels) == MAX_POINTERS:
+            break
+        name = _section_name(passage)
+        label = f"{_SIGNATURE.sub('(…)', name)} ({passage.source})"
+        if (
+            name in quoted
+            or label in labels
+            or any(p.source == passage.source and p.title == passage.title for p in picked)
+            or not _tokens(f"{passage.title}\n{passage.text}") & wanted
+        ):
+            continue
+        line = "Also in the course: " + "; ".join([*labels, label])
+        if len(line) > MAX_POINTER_CHARS:
+            break
+        labels.append(label)
+    return "Also in the course: " + "; ".join(labels) if labels else ""
+
+
+def _tasks_last(ranked: list[Passage]) -> list[Passage]:
+    """Exercise sections after the rest: they ask the learner, they don't explain."""
+    tasks = [p for p in ranked if _task(p)]
+    return [p for p in ranked if p not in tasks] + tasks
+
+
+def _task(passage: Passage) -> bool:
+    return bool(_EXERCISES.search(_section_name(passage)))
+
+
 def _relevant(passage: Passage, wanted: set[str], picked: Sequence[Passage]) -> bool:
-    """Worth quoting beside the best one: on topic, and not the same place again."""
-    if any(p.source == passage.source and p.title == passage.title for p in picked):
+    """Worth quoting beside the best one: on topic, and neither the same place nor the
+    same words again (API references repeat a method's description under each class)."""
+    if any(
+        (p.source == passage.source and p.title == passage.title)
+        or p.text.strip() == passage.text.strip()
+        for p in picked
+    ):
         return False
     found = _tokens(f"{passage.title}\n{passage.text}") & wanted
     return bool(wanted) and len(found) >= max(1, len(wanted) // 2)

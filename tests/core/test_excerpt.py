@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.excerpt import ELLIPSIS, course_quote, fit_passages, terms, trim
+from bot.core.excerpt import (
+    ELLIPSIS,
+    MAX_POINTER_CHARS,
+    QUOTE_CHARS,
+    course_quote,
+    fit_passages,
+    terms,
+    trim,
+)
 from bot.ports import Passage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,3 +154,95 @@ def test_a_lessons_other_close_section_is_quoted_when_it_names_what_was_asked():
     assert quote is not None
     assert "`continue` skips the rest" in quote
     assert "(from Lesson 5: Loops > break and continue, 05-loops.md)" in quote
+
+
+def test_the_quote_names_other_close_sections_on_the_question_after_it():
+    def api(name: str, text: str, score: float) -> Passage:
+        return Passage(text, "50-base64.md", f"Lesson 50: The base64 module > {name}", score)
+
+    passages = [
+        api("base64.encodebytes(s)", "Encode a bytestring into base-64 lines.", 0.6),
+        api("base64.b16encode(s)", "Encode the bytes-like object s using Base16.", 0.59),
+        api("base64.b64encode(s, altchars=None)", "Encode the bytes-like object s.", 0.58),
+        api("base64.b32encode(s)", "Encode the bytes-like object s using Base32.", 0.57),
+        Passage("Unrelated words entirely.", "99-x.md", "Lesson 99: Other > Misc", 0.56),
+    ]
+    quote = course_quote("base64 encode some bytes", passages)
+    assert quote is not None
+    *quoted, last = quote.split("\n\n")
+    assert last.startswith("Also in the course: ")
+    named = last.removeprefix("Also in the course: ").split("; ")
+    cited = [line for part in quoted for line in part.splitlines() if line.startswith("(from")]
+    assert len(cited) == 2 and len(named) == 2
+    for name in ("encodebytes(s)", "b16encode(s)", "b64encode(s, altchars=None)", "b32encode(s)"):
+        # each section is either quoted or named, once
+        assert sum(f"base64.{name}" in line for line in [*cited, *named]) == 1
+    assert all(n.endswith("(50-base64.md)") for n in named)
+    assert "Misc" not in quote  # holds none of the question's words: not named
+
+
+def test_a_quote_with_its_pointers_stays_short():
+    long = "Loops repeat code. " * 200
+    passages = [
+        Passage(long, f"{n:02}-loops.md", f"Lesson {n}: Loops > Part {n} of loops", 0.7 - n / 100)
+        for n in range(1, 9)
+    ]
+    quote = course_quote("how do loops repeat code", passages)
+    assert quote is not None
+    assert "Also in the course:" in quote
+    assert len(quote) <= QUOTE_CHARS + MAX_POINTER_CHARS + 2
+
+
+@pytest.mark.parametrize(
+    ("title", "topic"),
+    [
+        ("Lesson 7: Dictionaries > Missing keys", "missing keys"),
+        ("Lesson 7: Dictionaries > KeyError", "KeyError"),
+        ("Lesson 21: The pathlib module > Path.glob", "Path.glob"),
+        ("Lesson 64: Truth Value Testing", "Truth Value Testing"),
+    ],
+)
+def test_the_quote_names_its_topic_in_the_titles_case(title: str, topic: str):
+    quote = course_quote("anything at all", [Passage("Some text.", "a.md", title, 0.5)])
+    assert quote is not None
+    assert quote.startswith(f"Here is what the course says about {topic}:")
+
+
+def test_pointers_shorten_long_parameter_lists():
+    def api(name: str, score: float) -> Passage:
+        return Passage("Insert x in a sorted list.", "09-bisect.md", f"L9: bisect > {name}", score)
+
+    passages = [
+        api("bisect.insort_left(a, x, lo=0, hi=None, *, key=None)", 0.6),
+        api("bisect.insort_right(a, x, lo=0, hi=None, *, key=None)", 0.59),
+        api("bisect.insort(a, x, lo=0, hi=None, *, key=None)", 0.58),
+        api("bisect.bisect(a, x)", 0.57),
+    ]
+    quote = course_quote("insert into a sorted list", passages)
+    assert quote is not None
+    pointers = quote.rsplit("\n\n", 1)[-1]
+    assert pointers.startswith("Also in the course: ")
+    assert "(…) (09-bisect.md)" in pointers  # a long signature is cut
+    assert "key=None" not in pointers
+
+
+def test_an_exercise_section_is_not_quoted_while_a_section_that_explains_is_found():
+    exercises = passage("02-strings.md", "## Exercises", "Lesson 2: Strings > Exercises", 0.6)
+    slicing = passage(
+        "02-strings.md", "## Indexing and slicing", "Lesson 2: Strings > Indexing and slicing", 0.5
+    )
+    quote = course_quote("how do i get the last character of a string", [exercises, slicing])
+    assert quote is not None
+    assert quote.startswith("Here is what the course says about indexing and slicing:")
+    assert "(from Lesson 2: Strings > Exercises" not in quote
+
+
+def test_the_same_words_are_not_quoted_twice():
+    words = "Get the next random number in the range 0.0 <= X < 1.0."
+    passages = [
+        Passage(words, "37-secrets.md", "Lesson 37: secrets > SystemRandom.random", 0.6),
+        Passage(words, "16-random.md", "Lesson 16: random > random.random()", 0.59),
+    ]
+    quote = course_quote("random number", passages)
+    assert quote is not None
+    assert quote.count(words) == 1

@@ -11,6 +11,7 @@ from bot.ports import Retriever
 from knowledge.calibration import STORE_KEY
 from knowledge.index import EmbedderMismatch
 from knowledge.navigation import NavigationQuery, parse_navigation
+from knowledge.retriever import MAX_SECTIONS
 from knowledge.service import CourseKnowledge
 
 
@@ -191,5 +192,5 @@ async def test_an_index_built_by_another_embedder_is_refused(course_settings, st
 async def test_a_passage_carries_its_lessons_other_close_sections(retriever):
     [loops] = await retriever.search("How do I skip the rest of a loop iteration?", k=1)
     sections = loops.metadata["sections"]
-    assert loops.source == "05-loops.md" and 0 < len(sections) <= 2
+    assert loops.source == "05-loops.md" and 0 < len(sections) <= MAX_SECTIONS
     assert all(s["text"] != loops.text and s["score"] <= loops.metadata["dense"] for s in sections)
