@@ -7,8 +7,10 @@ a sink that times the first visible text), on the shipped config with
 ``DEFAULT_MODEL=embedded``, no API key and no network: the cloud model in the tier's chain
 is unavailable, as on a zero-setup install. ``--pipeline`` picks what answers:
 
-- ``shipped`` (default): the embedded model with course navigation and the course-quote
-  fallback, as shipped;
+- ``shipped`` (default): as shipped: course navigation, then the course quote wherever
+  the course has one (the embedded model is ``quote_first``), else the embedded model;
+- ``model-first``: the embedded model answers first and the course quote replaces an
+  answer that fails the gate (``quote_first = false``);
 - ``model-only``: the embedded model alone (no navigation, no course quote);
 - ``quote``: navigation and the course quote with no model call (what ``shipped`` shows
   whenever the model's answer fails the gate): seconds instead of minutes, for tuning
@@ -29,7 +31,7 @@ goes to ``bench/out/answer_quality-<course>.jsonl``; ``--show`` prints the misse
 
     python bench/answer_quality.py [--courses sample pyref stdlib] [--split holdout]
         [--limit 10] [--kind navigation|content] [--plain] [--show]
-        [--pipeline shipped|model-only|quote|ollama|openai]
+        [--pipeline shipped|model-first|model-only|quote|ollama|openai]
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from _common import ROOT, machine, p95
 from _eval import DEFAULT_DATA, open_course
 from _questions import COURSES, Question, load_questions, states
 
+import bot.core.tutor as tutor_module
 from bot.app import BotApp
 from bot.config import Settings
 from bot.core.prompt import QUESTION_LABEL
@@ -80,7 +83,7 @@ class FirstText:
         self.resets += 1
 
 
-PIPELINES = ("shipped", "model-only", "quote", "ollama", "openai")
+PIPELINES = ("shipped", "model-first", "model-only", "quote", "ollama", "openai")
 LOOPBACK_KEY = "sk-loopback-answer-quality"
 WORD = re.compile(r"[a-z0-9_]+")
 SOURCE_LINE = re.compile(r"^\[\d+\] .*\(.*\)$")  # "[1] Title (source)" above each passage
@@ -118,8 +121,17 @@ class SearchOnly:
         return await self._retriever.search(question)
 
 
-async def no_quote(*args: Any, **kwargs: Any) -> None:
+def no_quote(*args: Any, **kwargs: Any) -> None:
     return None
+
+
+def model_first(settings: Settings) -> Settings:
+    """``settings`` with every model asked before the course quote."""
+    models = {
+        name: model.model_copy(update={"quote_first": False})
+        for name, model in settings.models.items()
+    }
+    return settings.model_copy(update={"models": models})
 
 
 async def no_answer(*args: Any, **kwargs: Any) -> tuple[None, list[Any]]:
@@ -212,10 +224,12 @@ async def run_course(
         # otherwise remember earlier runs' cloud answers (bench/semester.py measures it).
         memory = settings.memory.model_copy(update={"enabled": False})
         settings = settings.model_copy(update={"memory": memory})
+        if args.pipeline in ("model-first", "model-only"):
+            settings = model_first(settings)
         async with BotApp(settings, embedder=embedder) as app:
             if args.pipeline == "model-only":  # a bench-only switch: no config turns these off
                 app.tutor.retriever = SearchOnly(app.tutor.retriever)
-                app.tutor._quote = no_quote  # type: ignore[method-assign]
+                tutor_module.course_quote = no_quote
             elif args.pipeline == "quote":  # no model answers: the course quote does
                 app.tutor._answer = no_answer  # type: ignore[method-assign]
             # The enterprise tier is cloud-first: the OpenAI server answers, not the embedded.

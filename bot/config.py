@@ -51,6 +51,10 @@ class _ModelBase(_Strict):
     # How fast the model reads a prompt (chars/s); the first-token timeout grows by the
     # prompt's reading time when set, so a long prompt is not taken for a dead model.
     prompt_chars_per_s: float | None = Field(default=None, gt=0)
+    # Not asked when the course quote answers the question: for a model whose answers
+    # the course's own words beat (measured by bench/answer_quality.py), the learner gets
+    # the quote at once instead of a long wait for an answer the gate then rejects.
+    quote_first: bool = False
 
 
 class OllamaModel(_ModelBase):

@@ -118,6 +118,7 @@ class ReasonCode(StrEnum):
     # answered from the course itself, without a model
     NAVIGATION = "navigation"
     COURSE_QUOTE = "course-quote"
+    QUOTE_FIRST = "quote-first"  # a model marked quote_first was not asked: the quote stood ready
     # answered from course memory: an earlier answer to a question that means the same
     MEMORY = "memory"
     # counting escalations: a cloud answer that gave no other reason
@@ -159,6 +160,7 @@ _TEXT: dict[ReasonCode, str] = {
     ReasonCode.LONG_ANSWER: "answer:cut({})",
     ReasonCode.NAVIGATION: "course:navigation({})",
     ReasonCode.COURSE_QUOTE: "course:quote",
+    ReasonCode.QUOTE_FIRST: "course:quote-first({})",
     ReasonCode.MEMORY: "memory:{}",
     ReasonCode.RETRIEVAL_NONE: "retrieval:none",
     ReasonCode.RETRIEVAL_FAILED: "retrieval:failed",

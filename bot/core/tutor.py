@@ -236,14 +236,16 @@ class Tutor:
         )
 
         prompt_for = self._prompter(history, plan.question, passages, msg.context)
-        answer, notes = await self._answer(plan, prompt_for, passages, None if hold else sink)
+        quote = course_quote(plan.question, passages) if passages else None
+        answer, notes = await self._answer(
+            plan, prompt_for, passages, None if hold else sink, quoted=quote is not None
+        )
         if answer is not None and hold:
             answer.held = True
         reasons = (*plan.reasons, *found, *notes)
-        if (answer is None or answer.weak) and passages:
-            reply = await self._quote(plan, passages, reasons, answer, sink)
-            if reply is not None:
-                return await self._finish(msg, plan.tier, started, reply, mode)
+        if (answer is None or answer.weak) and quote is not None:
+            reply = await self._quote(quote, passages, reasons, answer, sink)
+            return await self._finish(msg, plan.tier, started, reply, mode)
         if answer is None:
             reply = Reply(APOLOGY, "local", "none", reasons, outcome="failed")
             return await self._finish(msg, plan.tier, started, reply, mode)
@@ -580,16 +582,13 @@ class Tutor:
 
     async def _quote(
         self,
-        plan: RoutingPlan,
+        text: str,
         passages: Sequence[Passage],
         reasons: tuple[Reason, ...],
         answer: _Answer | None,
         sink: ReplySink | None,
-    ) -> Reply | None:
+    ) -> Reply:
         """The course's own words, when no model gave an answer worth showing."""
-        text = course_quote(plan.question, passages)
-        if text is None:
-            return None
         if sink is not None:
             if answer is not None and answer.streamed:
                 await sink.reset(QUOTE_NOTICE)
@@ -649,17 +648,21 @@ class Tutor:
         prompt: PromptFor,
         passages: Sequence[Passage],
         sink: ReplySink | None,
+        *,
+        quoted: bool = False,
     ) -> tuple[_Answer | None, list[Reason]]:
         """Run the plan: gate local answers, fail over between local and cloud.
 
         Returns the answer (None when every model failed) and what happened on the way.
+        ``quoted``: the course quote stands ready, so models marked ``quote_first`` are
+        not asked.
         """
         if plan.route == "cloud":
             answer, notes = await self._cloud(plan, prompt, sink)
             if answer is not None:
                 return answer, notes
             notes.append(Reason(ReasonCode.CLOUD_FAILED))
-            answer, tried = await self._generate(plan.local, prompt, sink, plan)
+            answer, tried = await self._generate(plan.local, prompt, sink, plan, quoted)
             if answer is not None:
                 answer.notice, answer.fell_back = CLOUD_DOWN_NOTICE, True
                 confidence = self._assess(answer, plan, passages)
@@ -672,7 +675,9 @@ class Tutor:
         hold = plan.can_escalate
         if hold and sink is not None:
             await _progress(sink, HOLDING_NOTE)
-        answer, notes = await self._generate(plan.local, prompt, None if hold else sink, plan)
+        answer, notes = await self._generate(
+            plan.local, prompt, None if hold else sink, plan, quoted
+        )
         if answer is None:
             if not plan.cloud:
                 return None, notes
@@ -738,13 +743,22 @@ class Tutor:
         return answer, [*notes, *tried]
 
     async def _generate(
-        self, chain: Sequence[str], prompt: PromptFor, sink: ReplySink | None, plan: RoutingPlan
+        self,
+        chain: Sequence[str],
+        prompt: PromptFor,
+        sink: ReplySink | None,
+        plan: RoutingPlan,
+        quoted: bool = False,
     ) -> tuple[_Answer | None, list[Reason]]:
-        """Try the chain in order, healthy models first; skipped ones get a last chance."""
+        """Try the chain in order, healthy models first; skipped ones get a last chance.
+        With ``quoted``, a model marked ``quote_first`` gives way to the course quote."""
         notes: list[Reason] = []
         skipped = []
 
         async def attempt(name: str) -> _Answer | None:
+            if quoted and self.settings.models[name].quote_first:
+                notes.append(Reason(ReasonCode.QUOTE_FIRST, name))
+                return None
             result = await self._attempt(name, prompt(name), sink, plan)
             if isinstance(result, Reason):
                 notes.append(result)

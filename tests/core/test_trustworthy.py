@@ -138,3 +138,31 @@ async def test_a_long_answer_is_cut_at_a_sentence_unless_detail_was_asked(settin
     assert any(t.startswith("answer:cut(") for t in texts(reply.reasons))
     detailed = await tutor.handle(ask("Give me a thorough answer: what is a list?"))
     assert len(detailed.text) > limit
+
+
+def quoting_first(settings):
+    """``settings`` with the local models marked quote_first (as the shipped embedded one)."""
+    marked = {
+        name: settings.models[name].model_copy(update={"quote_first": True})
+        for name in ("local", "tiny")
+    }
+    return settings.model_copy(update={"models": {**settings.models, **marked}})
+
+
+async def test_a_quote_first_model_is_not_asked_when_the_course_has_a_quote(settings):
+    tutor, fakes = make(quoting_first(settings))
+    sink = RecordingSink()
+    reply = await tutor.handle(ask(), sink)
+    assert not fakes["local"].calls and not fakes["tiny"].calls
+    assert reply.model == COURSE_MODEL and "square brackets" in reply.text
+    assert {"course:quote-first(tiny)", "course:quote"} <= set(texts(reply.reasons))
+    assert sink.text == reply.text
+
+
+async def test_a_quote_first_model_still_answers_what_the_course_has_nothing_on(settings):
+    answer = Script("A list is an ordered collection; append() adds an item.")
+    local, tiny = FakeChatModel("local", answer), FakeChatModel("tiny", answer)
+    tutor, _ = make(quoting_first(settings), passages=(), local=local, tiny=tiny)
+    reply = await tutor.handle(ask())
+    assert reply.text == answer.text and reply.model in ("local", "tiny")
+    assert local.calls or tiny.calls
