@@ -13,6 +13,7 @@ the labelled lesson (0 when it is not in the first ``k``); "repeats" counts resu
 that name one source twice.
 
     python bench/retrieval_quality.py [--split tune|holdout|all] [--variants] [--misses]
+    python bench/retrieval_quality.py --split tune --wordllama  # WordLlama's weight
 """
 
 from __future__ import annotations
@@ -96,6 +97,17 @@ def question_set(course: str, split: str | None) -> list[tuple[str, str | None]]
     return content + off
 
 
+def static_variants(base: SearchOptions) -> list[tuple[str, SearchOptions]]:
+    """WordLlama's whole-lesson ranking (static embeddings shipped in the wheel): off, and
+    at a range of fusion weights."""
+    return [
+        ("configured", base),
+        ("wordllama off", replace(base, static_weight=0.0)),
+        *[(f"wordllama {w}", replace(base, static_weight=w)) for w in (0.2, 0.3, 0.5, 0.6, 0.8)],
+        ("wordllama 0.4, no BM25", replace(base, keyword_weight=0.0)),
+    ]
+
+
 def variants(base: SearchOptions) -> list[tuple[str, SearchOptions]]:
     """The configured options, and what each change is worth beside it."""
     return [
@@ -143,7 +155,11 @@ async def main(args: argparse.Namespace) -> None:
         for split in splits:
             questions = question_set(course, split)
             print(f"{course} {split}: {await retriever.calibrate()}", file=sys.stderr)
-            chosen = variants(base) if args.variants else [("configured", base)]
+            chosen = [("configured", base)]
+            if args.variants:
+                chosen = variants(base)
+            elif args.wordllama:
+                chosen = static_variants(base)
             for label, options in chosen:
                 retriever.options = options
                 texts = [retriever.embedding_text(text) for text, _ in questions]
@@ -168,6 +184,7 @@ if __name__ == "__main__":
     parser.add_argument("--courses", nargs="+", default=list(COURSES), choices=COURSES)
     parser.add_argument("--split", default="all", choices=["tune", "holdout", "all"])
     parser.add_argument("--variants", action="store_true", help="compare option changes too")
+    parser.add_argument("--wordllama", action="store_true", help="compare WordLlama rankings")
     parser.add_argument("--misses", action="store_true", help="list the questions not first")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     asyncio.run(main(parser.parse_args()))

@@ -17,8 +17,10 @@ see ``bench/retrieval_quality.py``):
    list (plus ``card_weight`` times the question's similarity to the lesson's title card,
    its title and summary embedded on their own) and by its keyword rank, and the two
    document rankings are fused by reciprocal rank fusion
-   (``1 / (rrf_k + rank)``, keyword rank weighted by ``keyword_weight``). A source's
-   passage is its best chunk, so no list names one source twice.
+   (``1 / (rrf_k + rank)``, keyword rank weighted by ``keyword_weight``). A third ranking
+   joins the fusion with weight ``static_weight``: whole lessons by the cosine similarity
+   of their WordLlama static embeddings to the question's (``knowledge.static``). A
+   source's passage is its best chunk, so no list names one source twice.
 4. The relevance cut transfers between courses: a question is answered from the course
    only when its best dense similarity clears a floor calibrated on this index (how close
    everyday off-topic questions come to it, ``knowledge.calibration``), and a source stays
@@ -55,6 +57,7 @@ from knowledge.navigation import (
     structural_passages,
 )
 from knowledge.rewrite import rewrite_query
+from knowledge.static import LessonStatic
 from knowledge.store import query_terms
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,7 @@ class SearchOptions:
     rewrite_short: bool = True
     distinct_sources: bool = True
     keyword_index: str = "lessons"  # BM25 over whole lessons (bm25s), or "chunks" (FTS5)
+    static_weight: float = 0.0  # weight of the WordLlama lesson ranking in the fusion; 0 = off
 
     @classmethod
     def from_config(cls, config: KnowledgeSection) -> SearchOptions:
@@ -89,6 +93,7 @@ class SearchOptions:
             relative_cut=config.relative_cut,
             rrf_k=config.rrf_k,
             card_weight=config.card_weight,
+            static_weight=config.wordllama_weight,
         )
 
 
@@ -103,6 +108,7 @@ class CourseRetriever:
         self._calibrating = asyncio.Lock()
         self._lexical: LessonBM25 | None = None
         self._lexical_lock = threading.Lock()
+        self._static: LessonStatic | None = None
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
         query = query.replace("\x00", "").strip()[:MAX_QUERY_CHARS]
@@ -135,6 +141,8 @@ class CourseRetriever:
                 log.info("course index %r: %s", self.index.name, calibration)
                 if self.options.keyword_weight > 0:
                     await asyncio.to_thread(self._lessons_bm25)  # built here, not mid-search
+                if self.options.static_weight > 0:
+                    await asyncio.to_thread(self._lessons_static)
             return self.calibration
 
     @property
@@ -197,27 +205,64 @@ class CourseRetriever:
             if hit is not doc.hit and len(doc.sections) < MAX_SECTIONS:
                 doc.sections.append(hit)
         keyword = self._keyword_sources(terms, n) if weight > 0 and terms else []
-        others: list[tuple[str, str | None, int]] = []  # (source, its chunk if known, rank)
+        others: dict[str, _Other] = {}  # sources only keyword or static ranking found
         for rank, (source, chunk_id) in enumerate(keyword, 1):
             if source in docs:
                 docs[source].keyword_rank = rank
             else:
-                others.append((source, chunk_id, rank))
+                others[source] = _Other(chunk_id, keyword_rank=rank)
+        if options.static_weight > 0:
+            for rank, (source, _) in enumerate(self._lessons_static().top(query, n), 1):
+                if source in docs:
+                    docs[source].static_rank = rank
+                else:
+                    others.setdefault(source, _Other(None)).static_rank = rank
         ranked = self._ranked(list(docs.values()), best_similarity, k)
         # A source only keyword search found needs a chunk and its similarity (for the cut):
         # fetched only for the first few that could still make the list.
         bar = ranked[-1][0] if len(ranked) >= k else 0.0
-        others = [o for o in others if weight / (options.rrf_k + o[2]) / self._top_score > bar]
-        if others:
-            ranks: dict[str, int] = {}
-            for source, chunk_id, rank in others[:k]:
-                chunk_id = chunk_id or self.index.store.best_chunk(source, terms)
+        hopeful = sorted(
+            ((self._fused(o.keyword_rank, o.static_rank), s, o) for s, o in others.items()),
+            key=lambda row: -row[0],
+        )
+        hopeful = [row for row in hopeful if row[0] > bar][:k]
+        if hopeful:
+            wanted: dict[str, _Other] = {}
+            for _, source, other in hopeful:
+                chunk_id = other.chunk_id or self.index.store.best_chunk(source, terms)
                 if chunk_id is not None:
-                    ranks[chunk_id] = rank
-            fetched = self.index.fetch(list(ranks), vector)
-            extra = [_Doc(hit, keyword_rank=ranks[hit.chunk_id]) for hit in fetched]
+                    wanted[chunk_id] = other
+            fetched = self.index.fetch(list(wanted), vector)
+            extra = [
+                _Doc(
+                    hit,
+                    keyword_rank=wanted[hit.chunk_id].keyword_rank,
+                    static_rank=wanted[hit.chunk_id].static_rank,
+                )
+                for hit in fetched
+            ]
             ranked = self._ranked([*docs.values(), *extra], best_similarity, k)
         return _passages(ranked)
+
+    def _fused(self, keyword_rank: int, static_rank: int, dense_rank: int = 0) -> float:
+        """A source's fused score, scaled so 1.0 is first in every ranking."""
+        options = self.options
+        fused = 0.0
+        if dense_rank:
+            fused += 1.0 / (options.rrf_k + dense_rank)
+        if keyword_rank:
+            fused += options.keyword_weight / (options.rrf_k + keyword_rank)
+        if static_rank:
+            fused += options.static_weight / (options.rrf_k + static_rank)
+        return fused / self._top_score
+
+    def _lessons_static(self) -> LessonStatic:
+        """The lessons' WordLlama vectors, built once per version of the course index."""
+        stamp = self.index.store.get_meta("stamp")
+        with self._lexical_lock:
+            if self._static is None or self._static.stamp != stamp:
+                self._static = LessonStatic.build(self.index.store, stamp)
+            return self._static
 
     def _keyword_sources(self, terms: list[str], n: int) -> list[tuple[str, str | None]]:
         """Sources by keyword rank, best first, each with its best chunk when known."""
@@ -269,7 +314,8 @@ class CourseRetriever:
     @property
     def _top_score(self) -> float:
         """The fused score of a source first in both rankings (scores are scaled by it)."""
-        return (1.0 + self.options.keyword_weight) / (self.options.rrf_k + 1)
+        options = self.options
+        return (1.0 + options.keyword_weight + options.static_weight) / (options.rrf_k + 1)
 
     def _ranked(self, docs: list[_Doc], best_similarity: float, k: int) -> list[tuple[float, _Doc]]:
         """The best ``k`` sources that pass the cut, with their scaled fused scores."""
@@ -279,12 +325,8 @@ class CourseRetriever:
         for doc in docs:
             if doc.hit.similarity < cut:
                 continue
-            fused = 0.0
-            if doc.dense_rank:
-                fused += 1.0 / (options.rrf_k + doc.dense_rank)
-            if doc.keyword_rank:
-                fused += options.keyword_weight / (options.rrf_k + doc.keyword_rank)
-            scored.append((fused / self._top_score, doc))
+            fused = self._fused(doc.keyword_rank, doc.static_rank, doc.dense_rank)
+            scored.append((fused, doc))
         scored.sort(key=lambda row: (-row[0], -row[1].hit.similarity))
         return scored[:k]
 
@@ -305,7 +347,15 @@ class _Doc:
     hit: Hit  # the source's best chunk
     dense_rank: int = 0  # 0: not among the dense candidates
     keyword_rank: int = 0
+    static_rank: int = 0
     sections: list[Hit] = field(default_factory=list)  # its next most similar chunks
+
+
+@dataclass(slots=True)
+class _Other:
+    chunk_id: str | None  # its best chunk, when the ranking that found it knows it
+    keyword_rank: int = 0
+    static_rank: int = 0
 
 
 def _source(hit: Hit) -> str:
@@ -357,6 +407,7 @@ def _passage(doc: _Doc, score: float, fused: float) -> Passage:
             "fused": round(fused, 4),
             "dense_rank": doc.dense_rank or None,
             "keyword_rank": doc.keyword_rank or None,
+            "static_rank": doc.static_rank or None,
             "sections": [
                 {"text": s.text, "title": str(s.metadata.get("title", "")), "score": s.similarity}
                 for s in doc.sections

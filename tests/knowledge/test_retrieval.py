@@ -55,6 +55,7 @@ async def test_passages_carry_scores_titles_and_relative_sources(retriever):
 
 async def test_keyword_evidence_lifts_exact_names_and_errors(retriever):
     question = "ModuleNotFoundError: No module named 'requests'"
+    retriever.options = replace(retriever.options, static_weight=0.0)  # dense and keyword only
     hybrid = await retriever.search(question, k=1)
     assert hybrid[0].source == "10-modules.md"
     assert hybrid[0].metadata["keyword_rank"] == 1  # BM25 found the exact error name first
@@ -194,3 +195,14 @@ async def test_a_passage_carries_its_lessons_other_close_sections(retriever):
     sections = loops.metadata["sections"]
     assert loops.source == "05-loops.md" and 0 < len(sections) <= MAX_SECTIONS
     assert all(s["text"] != loops.text and s["score"] <= loops.metadata["dense"] for s in sections)
+
+
+async def test_wordllama_ranks_whole_lessons_beside_dense_and_keyword(retriever):
+    assert retriever.options.static_weight > 0  # on by default
+    passages = await retriever.search("How do I read a file line by line?", k=3)
+    assert passages[0].source == "09-files.md"
+    assert passages[0].metadata["static_rank"] is not None
+    retriever.options = replace(retriever.options, static_weight=0.0)
+    off = await retriever.search("How do I read a file line by line?", k=3)
+    assert off[0].source == "09-files.md"
+    assert all(p.metadata["static_rank"] is None for p in off)
