@@ -37,8 +37,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -58,9 +59,10 @@ from knowledge.navigation import (
 )
 from knowledge.rewrite import rewrite_query
 from knowledge.static import LessonStatic
-from knowledge.store import query_terms
+from knowledge.store import CourseStore, query_terms
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_QUERY_CHARS = 2000
 MIN_CANDIDATES = 40
@@ -97,6 +99,23 @@ class SearchOptions:
         )
 
 
+class PerIndex(Generic[T]):
+    """A structure built from the course index, and built again when the index changes
+    (its ``stamp``); one build at a time."""
+
+    def __init__(self, build: Callable[[CourseStore, str | None], T]) -> None:
+        self._build = build
+        self._built: tuple[str | None, T] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, store: CourseStore) -> T:
+        stamp = store.get_meta("stamp")
+        with self._lock:
+            if self._built is None or self._built[0] != stamp:
+                self._built = (stamp, self._build(store, stamp))
+            return self._built[1]
+
+
 class CourseRetriever:
     """``await retriever.search("how do for loops work?")`` -> passages, best first."""
 
@@ -106,9 +125,8 @@ class CourseRetriever:
         self.options = options
         self.calibration: Calibration | None = None
         self._calibrating = asyncio.Lock()
-        self._lexical: LessonBM25 | None = None
-        self._lexical_lock = threading.Lock()
-        self._static: LessonStatic | None = None
+        self._bm25 = PerIndex(LessonBM25.build)
+        self._wordllama = PerIndex(LessonStatic.build)
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
         query = query.replace("\x00", "").strip()[:MAX_QUERY_CHARS]
@@ -258,11 +276,7 @@ class CourseRetriever:
 
     def _lessons_static(self) -> LessonStatic:
         """The lessons' WordLlama vectors, built once per version of the course index."""
-        stamp = self.index.store.get_meta("stamp")
-        with self._lexical_lock:
-            if self._static is None or self._static.stamp != stamp:
-                self._static = LessonStatic.build(self.index.store, stamp)
-            return self._static
+        return self._wordllama.get(self.index.store)
 
     def _keyword_sources(self, terms: list[str], n: int) -> list[tuple[str, str | None]]:
         """Sources by keyword rank, best first, each with its best chunk when known."""
@@ -273,11 +287,7 @@ class CourseRetriever:
 
     def _lessons_bm25(self) -> LessonBM25:
         """The lessons' keyword index, built once per version of the course index."""
-        stamp = self.index.store.get_meta("stamp")
-        with self._lexical_lock:
-            if self._lexical is None or self._lexical.stamp != stamp:
-                self._lexical = LessonBM25.build(self.index.store, stamp)
-            return self._lexical
+        return self._bm25.get(self.index.store)
 
     def _dense_sources(self, dense: list[Hit], vector: Sequence[float]) -> list[Hit]:
         """Each source's best chunk, ranked by its similarity plus a share of the
