@@ -150,6 +150,12 @@ class Teacher:
         self.course = course or Course()
         self.vocabulary = self.course.vocabulary()
 
+    def may_concern_exercise(self, questions: Sequence[str]) -> bool:
+        """Could an answer to ``questions`` (the conversation's, the current one last) be
+        an exercise's solution? Guide mode holds such an answer back until it is checked."""
+        named = any(refers_to_exercise(q) for q in questions[-RECENT:])
+        return named or self.course.about(questions) is not None
+
     def check(self, questions: Sequence[str], answer: str, given_before: int = 0) -> Verdict:
         """May this answer be shown in guide mode? ``questions``: the conversation's, the
         current one last; ``given_before``: code lines already given on the same exercise."""

@@ -174,3 +174,10 @@ async def test_a_slash_hint_outside_the_conversation_follows_the_last_question(s
     second = await tutor.handle(msg("hint", conversation="slash-2"))
     assert first.text.startswith("**Hint 1 of 3**") and "vowels" in first.text
     assert second.text.startswith("**Hint 2 of 3**")
+
+
+def test_questions_that_may_concern_an_exercise_are_told_apart(settings):
+    teacher = Teacher(settings.teaching, COURSE)
+    assert teacher.may_concern_exercise(["How do I solve exercise 2 of the loops lesson?"])
+    assert teacher.may_concern_exercise(["What is a list?", "and the homework for this?"])
+    assert not teacher.may_concern_exercise(["What is a list?"])
