@@ -116,6 +116,9 @@ def write_service_config(
     return path
 
 
+POLL_S = 0.05
+
+
 @dataclass
 class RunningBot:
     """A ``tutor run`` child process and everything it has written so far."""
@@ -125,18 +128,20 @@ class RunningBot:
     stderr: list[str] = field(default_factory=list)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _readers: list[asyncio.Task[None]] = field(default_factory=list)
+    _records: list[dict[str, Any]] = field(default_factory=list)
+    _parsed: int = 0  # stderr lines read into _records so far
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     def records(self) -> list[dict[str, Any]]:
-        """The JSON log lines (``--log-format json``) written so far."""
-        found = []
-        for line in self.stderr:
+        """The JSON log lines (``--log-format json``) written so far (each parsed once)."""
+        for line in self.stderr[self._parsed :]:
             with contextlib.suppress(ValueError):
-                found.append(json.loads(line))
-        return found
+                self._records.append(json.loads(line))
+            self._parsed += 1
+        return list(self._records)
 
     def output(self) -> str:
         return "".join(self.stdout) + "".join(self.stderr)
@@ -149,19 +154,36 @@ class RunningBot:
         def found() -> dict[str, Any] | None:
             return next((r for r in self.records() if predicate(r)), None)
 
-        async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: found() is not None or self.proc.returncode)
+        await self._until(lambda: found() is not None, within)
         record = found()
         if record is None:
             raise AssertionError(f"tutor run exited ({self.proc.returncode}):\n{self.output()}")
         return record
 
     async def wait_until(self, check: Callable[[], bool], *, within: float = 60.0) -> None:
-        """Wait until ``check()`` holds (rechecked on every line the process writes)."""
-        async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: check() or self.proc.returncode is not None)
+        """Wait until ``check()`` holds."""
+        await self._until(check, within)
         if not check():
             raise AssertionError(f"tutor run exited ({self.proc.returncode}):\n{self.output()}")
+
+    async def _until(self, done: Callable[[], bool], within: float) -> None:
+        """Until ``done()`` holds or the process has ended. Rechecked when lines arrive,
+        a burst of them at once (``POLL_S``): a busy process writes lines faster than a
+        loaded machine can recheck after each one."""
+
+        def lines() -> int:
+            return len(self.stdout) + len(self.stderr)
+
+        async with asyncio.timeout(within):
+            while True:
+                seen = lines()
+                if done() or self.proc.returncode is not None:
+                    return
+                async with self._changed:
+                    await self._changed.wait_for(
+                        lambda seen=seen: lines() != seen or self.proc.returncode is not None
+                    )
+                await asyncio.sleep(POLL_S)
 
     def replies(self) -> list[dict[str, Any]]:
         """The ``reply`` log records: one per message the core finished."""
