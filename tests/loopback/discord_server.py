@@ -356,43 +356,15 @@ class DiscordServer:
         tree: list[dict[str, Any]] = [{"name": command, "type": 1, "options": leaf}]
         for group in reversed(groups):
             tree = [{"name": group, "type": 2, "options": tree}]
-        token = secrets.token_urlsafe(24)
-        interaction = {
-            "id": str(self._snowflake()),
-            "application_id": str(self.app_id),
-            "type": 4 if autocomplete else 2,
-            "token": token,
-            "version": 1,
-            "guild_id": str(self.guild_id),
-            "channel_id": channel["id"],
-            "channel": channel,
-            "member": {
-                "user": user,
-                "roles": list(roles),
-                "permissions": str(permissions),
-                "joined_at": _now(),
-                "deaf": False,
-                "mute": False,
-                "flags": 0,
-            },
-            "data": {
-                "id": str(self.app_id + 1),
-                "name": "tutor",
-                "type": 1,
-                "options": tree,
-                "resolved": resolved,
-            },
-            "app_permissions": "2248473465835073",
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
-            "context": 0,
-            "attachment_size_limit": 10 * 1024**2,
+        data = {
+            "id": str(self.app_id + 1),
+            "name": "tutor",
+            "type": 1,
+            "options": tree,
+            "resolved": resolved,
         }
-        self._interactions[token] = {"id": interaction["id"], "channel": channel, "original": None}
-        await self.dispatch("INTERACTION_CREATE", interaction)
-        return token
+        kind = 4 if autocomplete else 2
+        return await self._interact(kind, channel, user, roles, str(permissions), data)
 
     async def press(
         self,
@@ -406,11 +378,26 @@ class DiscordServer:
         interaction). Returns the interaction token, the key to its responses."""
         stored = self.messages[int(message["id"] if isinstance(message, dict) else message)]
         channel = self.channels[int(stored["channel_id"])]
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._interact(3, channel, user, roles, "0", data, message=stored)
+
+    async def _interact(
+        self,
+        kind: int,
+        channel: dict[str, Any],
+        user: dict[str, Any],
+        roles: Iterable[str],
+        permissions: str,
+        data: dict[str, Any],
+        **extra: Any,
+    ) -> str:
+        """Dispatch an INTERACTION_CREATE of ``kind`` (2 command, 3 component, 4
+        autocomplete) by a server member; returns its token."""
         token = secrets.token_urlsafe(24)
         interaction = {
             "id": str(self._snowflake()),
             "application_id": str(self.app_id),
-            "type": 3,
+            "type": kind,
             "token": token,
             "version": 1,
             "guild_id": str(self.guild_id),
@@ -419,14 +406,14 @@ class DiscordServer:
             "member": {
                 "user": user,
                 "roles": list(roles),
-                "permissions": "0",
+                "permissions": permissions,
                 "joined_at": _now(),
                 "deaf": False,
                 "mute": False,
                 "flags": 0,
             },
-            "message": stored,
-            "data": {"custom_id": custom_id, "component_type": 2},
+            **extra,
+            "data": data,
             "app_permissions": "2248473465835073",
             "locale": "en-US",
             "guild_locale": "en-US",
