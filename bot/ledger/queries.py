@@ -716,15 +716,11 @@ class HandoffFigures(NamedTuple):
     waits_s: tuple[float, ...]  # each answered hand-off's wait, ascending
 
 
-def _scope_where(scope: Scope | None, prefix: str = "") -> tuple[str, list[Any]]:
-    return _scoped(scope, prefix)
-
-
 async def lessons_asked(
     ledger: Reader, start: float, end: float, scope: Scope | None = None, limit: int = 5
 ) -> list[LessonCount]:
     """The lessons answers cited most in [start, end): what learners asked about."""
-    where, params = _scope_where(scope)
+    where, params = _scoped(scope)
     rows = await ledger.query(
         "SELECT source, min(title), count(DISTINCT correlation_id) FROM answer_citations"
         f" WHERE at >= ? AND at < ?{where} GROUP BY source ORDER BY 3 DESC, 1 LIMIT ?",
@@ -738,7 +734,7 @@ async def content_gaps(
 ) -> tuple[int, list[Gap]]:
     """Questions in [start, end) for which no course material was found: how many, and
     the latest few whose text is still kept."""
-    where, params = _scope_where(scope)
+    where, params = _scoped(scope)
     gap = (
         "(reason_codes LIKE '%\"retrieval-none\"%' OR reason_codes LIKE '%\"no-material\"%')"
         " AND reason_codes NOT LIKE '%\"off-topic\"%'"
@@ -764,7 +760,7 @@ async def most_down_voted(
     ledger: Reader, start: float, end: float, scope: Scope | None = None, limit: int = 5
 ) -> list[DownVoted]:
     """The answers voted down most by learners in [start, end)."""
-    where, params = _scope_where(scope, "f.")
+    where, params = _scoped(scope, "f.")
     rows = await ledger.query(
         "SELECT f.correlation_id, coalesce(min(i.route), '?'), coalesce(min(i.model), '?'),"
         f" min(i.text), {_DOWN}, {_UP}"
@@ -780,7 +776,7 @@ async def votes_by_route(
     ledger: Reader, start: float, end: float, scope: Scope | None = None
 ) -> list[RouteVotes]:
     """Up and down votes cast in [start, end), per route of the answer voted on."""
-    where, params = _scope_where(scope, "f.")
+    where, params = _scoped(scope, "f.")
     rows = await ledger.query(
         f"SELECT coalesce(i.route, 'unknown'), {_UP}, {_DOWN}"
         " FROM feedback AS f LEFT JOIN interactions AS i ON i.correlation_id = f.correlation_id"
@@ -794,7 +790,7 @@ async def handoff_figures(
     ledger: Reader, start: float, end: float, scope: Scope | None = None
 ) -> HandoffFigures:
     """Hand-offs asked for in [start, end), how many staff answered, and their waits."""
-    where, params = _scope_where(scope)
+    where, params = _scoped(scope)
     rows = await ledger.query(
         f"SELECT answered_at - at FROM handoffs WHERE at >= ? AND at < ?{where}",
         [start, end, *params],
