@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from bot.ledger.schema import LATEST, SchemaError
+from bot.ledger.schema import LATEST, check_not_newer
 
 MIGRATION_LOCK = 0x7475746F72  # pg_advisory_xact_lock key: "tutor"
 READERS = 4  # connections for reads (digests, stats, preferences), beside the writer's
@@ -418,11 +418,7 @@ async def schema_version(conn: asyncpg.Connection) -> int:
 async def migrate(conn: asyncpg.Connection, target: int = LATEST) -> int:
     """Bring the database up to schema ``target``; returns the version it is now at."""
     found = await schema_version(conn)
-    if found > LATEST:
-        raise SchemaError(
-            f"the ledger has schema version {found}, newer than this bot knows ({LATEST}); "
-            "upgrade the bot or point TUTOR_LEDGER_URL elsewhere"
-        )
+    check_not_newer(found, "TUTOR_LEDGER_URL")
     if found >= target:
         return found
     async with conn.transaction():

@@ -32,6 +32,15 @@ class SchemaError(Exception):
     """The database cannot be used by this version of the bot."""
 
 
+def check_not_newer(found: int, where: str) -> None:
+    """Refuse a ledger migrated by a newer bot; ``where``: the setting that names it."""
+    if found > LATEST:
+        raise SchemaError(
+            f"the ledger has schema version {found}, newer than this bot knows ({LATEST}); "
+            f"upgrade the bot or point {where} elsewhere"
+        )
+
+
 def latency_bucket(ms: float) -> int:
     """The latency histogram bucket of a duration in milliseconds."""
     return math.floor(math.log(max(ms, 1.0)) / _LATENCY_STEP)
@@ -453,11 +462,7 @@ async def schema_version(db: aiosqlite.Connection) -> int:
 async def migrate(db: aiosqlite.Connection, target: int = LATEST) -> int:
     """Bring the database up to schema ``target``; returns the version it is now at."""
     found = await schema_version(db)
-    if found > LATEST:
-        raise SchemaError(
-            f"the ledger has schema version {found}, newer than this bot knows ({LATEST}); "
-            "upgrade the bot or point TUTOR_DATA_DIR elsewhere"
-        )
+    check_not_newer(found, "TUTOR_DATA_DIR")
     if found >= target:
         return found
     await db.execute("BEGIN IMMEDIATE")
