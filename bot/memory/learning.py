@@ -18,7 +18,7 @@ them (``ExampleClassifier(learned=...)``, bot/core/router.py), at most
 ``LEARNED_SHARE`` as many per label as the shipped ones. Every ``HOLD_BACK``-th of them
 (by a hash of the text) is not learned but judged on, and a refit is kept when it
 routes the held-back suite and the held-back outcomes together at least as accurately
-as the model in use, and the suite alone no worse (``SUITE_SLACK``): where the suite and
+as the model in use, and the suite alone no worse: where the suite and
 this local model disagree about a question, the suite wins.
 """
 
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 LEARNED_FILE = "router_learned.jsonl"
 LEARNED_SHARE = 0.5  # at most this many learned examples per shipped one, per label
 HOLD_BACK = 4  # one learned example in this many is held back to judge the refit
-SUITE_SLACK = 0.0  # how far the held-back suite's accuracy may fall: not at all
 DAY_S = 86_400
 NOT_LEARNED = {"course", "none", "memory"}  # answers made without a model say nothing
 
@@ -220,7 +219,7 @@ async def learn(
     kept = (
         bool(fresh)
         and after.pooled >= before.pooled
-        and (after.suite.accuracy >= before.suite.accuracy - SUITE_SLACK)
+        and after.suite.accuracy >= before.suite.accuracy
     )
     if kept:
         path = learned_path(settings)
