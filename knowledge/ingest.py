@@ -133,10 +133,14 @@ class Ingestor:
                 else:
                     report.failed.append(outcome)
             present = {item.file_id for item in found}
+            # A lesson is its path in the course: the same path found in another folder (a
+            # moved course) replaces the old copy instead of being listed twice.
+            paths = {item.source for item in found}
             gone = [
                 file_id
                 for file_id, record in known.items()
-                if record.root in roots and file_id not in present
+                if file_id not in present
+                and (record.root in roots or record.lesson.source in paths)
             ]
             if changed or gone or stale:
                 await asyncio.to_thread(self.index.begin_changes)

@@ -248,3 +248,17 @@ async def test_links_out_of_the_course_folder_are_skipped_with_the_reason(
     report, files = await ingest(settings, embedder, course_copy / "notes.txt")
     assert not any("secret" in text for text in embedder.texts)
     assert [p.reason for p in report.skipped] == ["links outside the course folder"]
+
+
+async def test_a_moved_course_replaces_its_old_copy(tmp_path, embedder, course_copy):
+    settings = knowledge_settings(tmp_path)
+    await ingest(settings, embedder, course_copy)
+    moved = tmp_path / "moved-course"
+    shutil.copytree(course_copy, moved)
+    (moved / "07-extra.md").write_text("# Extra\n\nA lesson only the new folder has.\n")
+
+    report, files = await ingest(settings, embedder, moved)
+
+    assert report.removed == 3
+    assert sources(files) == ["04-lists.md", "05-loops.md", "06-functions.md", "07-extra.md"]
+    assert {record.root for record in files.values()} == {str(moved.resolve())}
