@@ -41,6 +41,13 @@ _OUTLINE = re.compile(
 _MODULE_OUTLINE = re.compile(
     rf"\blessons? (?:are |is )?(?:in|under|of) (?:the )?(.+?)\s+{_UNIT}s?\b", re.I
 )
+# "what does the data model part cover", "whats in the expressions chapter" ("module" is left
+# out: in a course on Python, "what does the random module cover" asks about a lesson).
+_PART_OUTLINE = re.compile(
+    r"\bwhat(?:'s|s| is| does| do)?\s+(?:in\s+)?(?:the\s+)?(\S.*?)\s+(?:part|chapter|unit)s?"
+    r"(?:\s+(?:cover|contain|teach|include|have|has|about)\w*)?[\s?.!]*$",
+    re.I,
+)
 _COUNT = re.compile(
     rf"\bhow many {_UNIT}s\b|\bnumber of {_UNIT}s\b|\bhow (?:long|big) is (?:the|this) course\b",
     re.I,
@@ -139,7 +146,7 @@ def parse_navigation(question: str) -> NavigationQuery | None:
         return NavigationQuery("count")
     if _EXERCISES.search(text):
         return NavigationQuery("exercises", lesson=_lesson_number(text), topic=_for_topic(text))
-    if match := _MODULE_OUTLINE.search(text):
+    if match := _MODULE_OUTLINE.search(text) or _PART_OUTLINE.search(text):
         return NavigationQuery("outline", topic=_clean_topic(match.group(1)))
     if _OUTLINE.search(text):
         return NavigationQuery("outline")

@@ -58,6 +58,11 @@ def pyref(tmp_path_factory: pytest.TempPathFactory) -> list[LessonInfo]:
             "what lessons are in the simple statements part",
             NavigationQuery("outline", topic="simple statements"),
         ),
+        (
+            "what does the data model part cover",
+            NavigationQuery("outline", topic="data model"),
+        ),
+        ("whats in the expressions chapter?", NavigationQuery("outline", topic="expressions")),
         ("whats the loops lesson about", NavigationQuery("about", topic="loops")),
         ("is there an exercise on loops", NavigationQuery("exercises", topic="loops")),
         ("ok whats next?", NavigationQuery("next")),
@@ -67,6 +72,7 @@ def pyref(tmp_path_factory: pytest.TempPathFactory) -> list[LessonInfo]:
         ("how do i start the python debugger", None),
         ("lesson 4 exercise 2 is hard", None),
         ("what does the with statement do", None),
+        ("what does the random module cover", None),  # a lesson, not a part: searched
     ],
 )
 def test_navigation_kinds_are_recognised(question, expected):
