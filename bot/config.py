@@ -391,8 +391,6 @@ class KnowledgeSection(_Strict):
     relative_cut: float = Field(default=0.6, ge=0, le=1)  # share of the best similarity
     rrf_k: int = Field(default=60, ge=1, le=1000)  # reciprocal rank fusion's constant
     card_weight: float = Field(default=0.2, ge=0, le=1)  # lesson title+summary similarity
-    card_rank_weight: float = Field(default=0.2, ge=0, le=1)  # lessons ranked by their cards
-    hub_weight: float = Field(default=0.5, ge=0, le=2)  # share of a lesson's hubness subtracted
     wordllama_weight: float = Field(default=0.4, ge=0, le=1)  # whole-lesson ranking; 0 = off
 
 

@@ -11,18 +11,10 @@ questions).
 
 A lesson's title card is its title and summary, embedded on their own: search adds a
 share of a question's similarity to the card to the lesson's best chunk, so a lesson that
-is *about* the question outranks a long one that merely mentions it, and ranks lessons by
-their cards alone as one more ranking in its fusion.
-
-A lesson's hubness is how close it sits to other lessons' cards: the mean similarity of
-its closest chunk to the ``HUB_NEIGHBOURS`` other cards it is nearest to. A hub (a page of
-"special method names" in a language reference) comes close to questions about many
-lessons; search subtracts a share of its hubness from its similarity (the "cross-domain
-similarity local scaling" correction for hubs in nearest-neighbour search).
+is *about* the question outranks a long one that merely mentions it.
 
 The result is kept in the index's sidecar, keyed by the index's stamp: one embedding call
-per version of the index (a few dozen probes and one short text per lesson), and one
-pass over the stored chunk vectors.
+per version of the index (a few dozen probes and one short text per lesson).
 """
 
 from __future__ import annotations
@@ -41,10 +33,8 @@ from knowledge.index import CourseIndex
 SPREAD = 2.0
 MAX_SHARE = 0.8
 MIN_FLOOR = 0.05
-HUB_NEIGHBOURS = 20
-MAX_HUB_LESSONS = 5000  # past this many lessons hubness is not measured (memory: n x n)
 STORE_KEY = "search-calibration"
-_VERSION = 2
+_VERSION = 1
 
 # Everyday questions outside any programming course (not the evaluation's off-topic set).
 PROBES: tuple[str, ...] = (
@@ -83,7 +73,6 @@ class Calibration:
     course: float = 0.0  # the lesson titles' median best similarity
     sources: tuple[str, ...] = ()  # lessons with a title card, in ``cards`` order
     cards: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-    hubness: dict[str, float] = field(default_factory=dict)  # by source; absent: 0
 
     def card_similarity(self, vector: np.ndarray) -> dict[str, float]:
         """Cosine similarity of a (unit) question vector to every lesson's title card."""
@@ -118,14 +107,14 @@ async def calibrate_index(index: CourseIndex, embedder: Embedder, stamp: str | N
     floor, off_topic, course = await asyncio.to_thread(
         _measure, index, vectors[:probes], vectors[probes : probes + titles]
     )
-    sources = tuple(info.source for info in lessons)
-    cards = vectors[probes + titles :]
-    hubness = await asyncio.to_thread(_hubness, index, sources, cards)
-    calibration = Calibration(stamp, floor, off_topic, course, sources, cards, hubness)
+    calibration = Calibration(
+        stamp, floor, off_topic, course,
+        tuple(info.source for info in lessons), vectors[probes + titles :],
+    )  # fmt: skip
     row = {
         "stamp": stamp, "version": _VERSION, "floor": floor, "off_topic": off_topic,
         "course": course, "sources": list(calibration.sources),
-        "cards": np.round(calibration.cards, 5).tolist(), "hubness": hubness,
+        "cards": np.round(calibration.cards, 5).tolist(),
     }  # fmt: skip
     await asyncio.to_thread(index.store.set_meta, STORE_KEY, json.dumps(row))
     return calibration
@@ -146,28 +135,7 @@ def _measure(
     return round(floor, 4), round(off_topic, 4), round(course, 4)
 
 
-def _hubness(index: CourseIndex, sources: tuple[str, ...], cards: np.ndarray) -> dict[str, float]:
-    """Each lesson's mean similarity (by its closest chunk) to the ``HUB_NEIGHBOURS`` other
-    lessons' cards it is nearest to."""
-    count = len(sources)
-    if count < 2 or count > MAX_HUB_LESSONS:
-        return {}
-    position = {source: i for i, source in enumerate(sources)}
-    closest = np.full((count, count), -1.0, dtype=np.float32)  # lesson x card
-    for page_sources, vectors in index.vectors():
-        rows = np.array([position.get(source, -1) for source in page_sources])
-        known = rows >= 0
-        if not known.any():
-            continue
-        similarity = _unit(vectors[known]) @ cards.T
-        np.maximum.at(closest, rows[known], similarity)
-    np.fill_diagonal(closest, -1.0)  # a lesson's own card does not count
-    nearest = min(HUB_NEIGHBOURS, count - 1)
-    top = -np.partition(-closest, nearest - 1, axis=1)[:, :nearest]
-    return {source: round(float(top[i].mean()), 4) for source, i in position.items()}
-
-
-def _unit(vectors: list[list[float]] | np.ndarray) -> np.ndarray:
+def _unit(vectors: list[list[float]]) -> np.ndarray:
     array = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     return array / np.where(norms == 0, 1.0, norms)
@@ -178,5 +146,4 @@ def _from_row(row: dict) -> Calibration:  # type: ignore[type-arg]
     return Calibration(
         row["stamp"], row["floor"], row["off_topic"], row["course"],
         tuple(row.get("sources") or ()), cards.reshape(len(row.get("sources") or ()), -1),
-        dict(row.get("hubness") or {}),
     )  # fmt: skip

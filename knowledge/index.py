@@ -264,15 +264,6 @@ class CourseIndex:
             )
         ]
 
-    def vectors(self) -> Iterator[tuple[list[str], np.ndarray]]:
-        """Every chunk's source and vector, a page at a time (for measuring the index)."""
-        for offset in range(0, self._collection.count(), _PAGE):
-            page = self._collection.get(
-                limit=_PAGE, offset=offset, include=["metadatas", "embeddings"]
-            )
-            sources = [str((meta or {}).get("source", "")) for meta in page["metadatas"]]
-            yield sources, np.asarray(page["embeddings"], dtype=np.float32)
-
     def lessons(self) -> list[LessonInfo]:
         """Every indexed file's structure, in course order (lesson number, then path)."""
         infos = [record.lesson for record in self.store.files().values()]

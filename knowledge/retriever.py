@@ -19,13 +19,8 @@ see ``bench/retrieval_quality.py``):
    document rankings are fused by reciprocal rank fusion
    (``1 / (rrf_k + rank)``, keyword rank weighted by ``keyword_weight``). A third ranking
    joins the fusion with weight ``static_weight``: whole lessons by the cosine similarity
-   of their WordLlama static embeddings to the question's (``knowledge.static``), and a
-   fourth with weight ``card_rank_weight``: lessons by their title cards alone. A lesson's
-   dense rank also loses ``hub_weight`` times its hubness, how close it sits to the other
-   lessons' cards (``knowledge.calibration``), so a page close to everything (a
-   reference's "special method names") stops taking first place from the lesson a
-   question is about. A source's passage is its best chunk, so no list names one source
-   twice.
+   of their WordLlama static embeddings to the question's (``knowledge.static``). A
+   source's passage is its best chunk, so no list names one source twice.
 4. The relevance cut transfers between courses: a question is answered from the course
    only when its best dense similarity clears a floor calibrated on this index (how close
    everyday off-topic questions come to it, ``knowledge.calibration``), and a source stays
@@ -89,8 +84,6 @@ class SearchOptions:
     distinct_sources: bool = True
     keyword_index: str = "lessons"  # BM25 over whole lessons (bm25s), or "chunks" (FTS5)
     static_weight: float = 0.0  # weight of the WordLlama lesson ranking in the fusion; 0 = off
-    card_rank_weight: float = 0.0  # weight of the lessons ranked by their title cards alone
-    hub_weight: float = 0.0  # share of a lesson's hubness subtracted from its dense score
 
     @classmethod
     def from_config(cls, config: KnowledgeSection) -> SearchOptions:
@@ -103,8 +96,6 @@ class SearchOptions:
             rrf_k=config.rrf_k,
             card_weight=config.card_weight,
             static_weight=config.wordllama_weight,
-            card_rank_weight=config.card_rank_weight,
-            hub_weight=config.hub_weight,
         )
 
 
@@ -244,21 +235,12 @@ class CourseRetriever:
                     docs[source].static_rank = rank
                 else:
                     others.setdefault(source, _Other(None)).static_rank = rank
-        if options.card_rank_weight > 0:
-            for rank, source in enumerate(self._card_ranking(vector)[:n], 1):
-                if source in docs:
-                    docs[source].card_rank = rank
-                else:
-                    others.setdefault(source, _Other(None)).card_rank = rank
         ranked = self._ranked(list(docs.values()), best_similarity, k)
         # A source only keyword search found needs a chunk and its similarity (for the cut):
         # fetched only for the first few that could still make the list.
         bar = ranked[-1][0] if len(ranked) >= k else 0.0
         hopeful = sorted(
-            (
-                (self._fused(o.keyword_rank, o.static_rank, card_rank=o.card_rank), s, o)
-                for s, o in others.items()
-            ),
+            ((self._fused(o.keyword_rank, o.static_rank), s, o) for s, o in others.items()),
             key=lambda row: -row[0],
         )
         hopeful = [row for row in hopeful if row[0] > bar][:k]
@@ -274,27 +256,22 @@ class CourseRetriever:
                     hit,
                     keyword_rank=wanted[hit.chunk_id].keyword_rank,
                     static_rank=wanted[hit.chunk_id].static_rank,
-                    card_rank=wanted[hit.chunk_id].card_rank,
                 )
                 for hit in fetched
             ]
             ranked = self._ranked([*docs.values(), *extra], best_similarity, k)
         return _passages(ranked)
 
-    def _fused(
-        self, keyword_rank: int, static_rank: int, dense_rank: int = 0, card_rank: int = 0
-    ) -> float:
+    def _fused(self, keyword_rank: int, static_rank: int, dense_rank: int = 0) -> float:
         """A source's fused score, scaled so 1.0 is first in every ranking."""
         options = self.options
         fused = 0.0
-        for rank, weight in (
-            (dense_rank, 1.0),
-            (keyword_rank, options.keyword_weight),
-            (static_rank, options.static_weight),
-            (card_rank, options.card_rank_weight),
-        ):
-            if rank:
-                fused += weight / (options.rrf_k + rank)
+        if dense_rank:
+            fused += 1.0 / (options.rrf_k + dense_rank)
+        if keyword_rank:
+            fused += options.keyword_weight / (options.rrf_k + keyword_rank)
+        if static_rank:
+            fused += options.static_weight / (options.rrf_k + static_rank)
         return fused / self._top_score
 
     def _lessons_static(self) -> LessonStatic:
@@ -314,26 +291,15 @@ class CourseRetriever:
 
     def _dense_sources(self, dense: list[Hit], vector: Sequence[float]) -> list[Hit]:
         """Each source's best chunk, ranked by its similarity plus a share of the
-        similarity of the lesson's title card, less a share of the lesson's hubness."""
+        similarity of the lesson's title card."""
         best = _by_source(dense)
-        weight, hub = self.options.card_weight, self.options.hub_weight
-        if self.calibration is None or (weight <= 0 and hub <= 0):
+        weight = self.options.card_weight
+        if weight <= 0 or self.calibration is None or not self.calibration.sources:
             return best
-        cards = self.calibration.card_similarity(_unit(vector)) if weight > 0 else {}
-        hubness = self.calibration.hubness if hub > 0 else {}
-
-        def score(hit: Hit) -> float:
-            source = _source(hit)
-            return hit.similarity + weight * cards.get(source, 0.0) - hub * hubness.get(source, 0.0)
-
-        return sorted(best, key=lambda h: -score(h))
-
-    def _card_ranking(self, vector: Sequence[float]) -> list[str]:
-        """Every lesson with a title card, by the card's similarity to the question."""
-        if self.calibration is None or not self.calibration.sources:
-            return []
-        cards = self.calibration.card_similarity(_unit(vector))
-        return sorted(cards, key=lambda source: -cards[source])
+        unit = np.asarray(vector, dtype=np.float32)
+        unit /= float(np.linalg.norm(unit)) or 1.0
+        cards = self.calibration.card_similarity(unit)
+        return sorted(best, key=lambda h: -(h.similarity + weight * cards.get(_source(h), 0.0)))
 
     def _chunks(
         self,
@@ -359,8 +325,7 @@ class CourseRetriever:
     def _top_score(self) -> float:
         """The fused score of a source first in both rankings (scores are scaled by it)."""
         options = self.options
-        weights = options.keyword_weight + options.static_weight + options.card_rank_weight
-        return (1.0 + weights) / (options.rrf_k + 1)
+        return (1.0 + options.keyword_weight + options.static_weight) / (options.rrf_k + 1)
 
     def _ranked(self, docs: list[_Doc], best_similarity: float, k: int) -> list[tuple[float, _Doc]]:
         """The best ``k`` sources that pass the cut, with their scaled fused scores."""
@@ -370,7 +335,7 @@ class CourseRetriever:
         for doc in docs:
             if doc.hit.similarity < cut:
                 continue
-            fused = self._fused(doc.keyword_rank, doc.static_rank, doc.dense_rank, doc.card_rank)
+            fused = self._fused(doc.keyword_rank, doc.static_rank, doc.dense_rank)
             scored.append((fused, doc))
         scored.sort(key=lambda row: (-row[0], -row[1].hit.similarity))
         return scored[:k]
@@ -393,7 +358,6 @@ class _Doc:
     dense_rank: int = 0  # 0: not among the dense candidates
     keyword_rank: int = 0
     static_rank: int = 0
-    card_rank: int = 0
     sections: list[Hit] = field(default_factory=list)  # its next most similar chunks
 
 
@@ -402,16 +366,10 @@ class _Other:
     chunk_id: str | None  # its best chunk, when the ranking that found it knows it
     keyword_rank: int = 0
     static_rank: int = 0
-    card_rank: int = 0
 
 
 def _source(hit: Hit) -> str:
     return str(hit.metadata.get("source", ""))
-
-
-def _unit(vector: Sequence[float]) -> np.ndarray:
-    unit = np.asarray(vector, dtype=np.float32)
-    return unit / (float(np.linalg.norm(unit)) or 1.0)
 
 
 def _by_source(hits: list[Hit]) -> list[Hit]:
@@ -460,7 +418,6 @@ def _passage(doc: _Doc, score: float, fused: float) -> Passage:
             "dense_rank": doc.dense_rank or None,
             "keyword_rank": doc.keyword_rank or None,
             "static_rank": doc.static_rank or None,
-            "card_rank": doc.card_rank or None,
             "sections": [
                 {"text": s.text, "title": str(s.metadata.get("title", "")), "score": s.similarity}
                 for s in doc.sections

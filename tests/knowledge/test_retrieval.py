@@ -13,7 +13,6 @@ from knowledge.index import EmbedderMismatch
 from knowledge.navigation import NavigationQuery, parse_navigation
 from knowledge.retriever import MAX_SECTIONS
 from knowledge.service import CourseKnowledge
-from tests.knowledge.conftest import knowledge_settings
 
 
 @pytest.fixture
@@ -86,71 +85,6 @@ async def test_the_relevance_floor_is_measured_on_the_index(retriever):
     retriever.options = replace(retriever.options, relevance="fixed", relevance_threshold=0.99)
     assert retriever.floor == 0.99
     assert await retriever.search("How do I open a file?") == []
-
-
-GLOSSARY = """---
-title: Glossary
-lesson: 1
----
-# Glossary
-
-A list keeps items in order and can change. A dictionary maps keys to values.
-A for loop repeats code for each item. A function is a named block of code.
-A file is opened with open() and read. An exception is an error raised at run time.
-"""
-TOPICS = {
-    "Lists": "Append adds an item at the end of a list; pop removes one by position.",
-    "Dictionaries": "Look a value up with d[key]; get() returns a default for a missing key.",
-    "Loops": "A for loop repeats its body for each item; break leaves it early.",
-    "Functions": "Define a function with def and hand back a result with return.",
-    "Files": "Open a file with open(path) in a with block; read() gives its text.",
-    "Exceptions": "Catch an error with try and except; finally runs whatever happens.",
-}
-
-
-async def test_a_lesson_close_to_every_other_lessons_title_is_measured_as_a_hub(
-    tmp_path, st_embedder
-):
-    course = tmp_path / "course"
-    course.mkdir()
-    (course / "01-glossary.md").write_text(GLOSSARY)
-    for n, (title, text) in enumerate(TOPICS.items(), 2):
-        (course / f"{n:02}-{title.lower()}.md").write_text(
-            f"---\ntitle: {title}\nlesson: {n}\n---\n# {title}\n\n{text}\n"
-        )
-    settings = knowledge_settings(tmp_path)
-    knowledge = CourseKnowledge(settings, embedder=st_embedder)
-    await knowledge.ingest([course])
-    retriever = await knowledge.open()
-    assert retriever is not None
-    calibration = await retriever.calibrate()
-    assert calibration is not None
-    hubness = calibration.hubness
-    assert len(hubness) == 7
-    assert max(hubness, key=hubness.__getitem__) == "01-glossary.md"
-    await knowledge.aclose()
-
-    again = CourseKnowledge(settings, embedder=st_embedder)  # read back from the sidecar
-    reopened = await again.open()
-    assert reopened is not None
-    stored = await reopened.calibrate()
-    assert stored is not None and stored.hubness == hubness
-    await again.aclose()
-
-
-async def test_a_hub_gives_way_to_the_lesson_a_question_is_about(retriever):
-    question = "how do i loop over a list with its index"
-    await retriever.search(question)
-    retriever.options = replace(
-        retriever.options, keyword_weight=0.0, static_weight=0.0, card_rank_weight=0.0
-    )  # the dense ranking alone, where hubness counts
-    first, second = [p.source for p in await retriever.search(question)][:2]
-    calibration = retriever.calibration
-    assert calibration is not None
-    retriever.calibration = replace(calibration, hubness={first: 1.0})  # as if a hub
-    assert (await retriever.search(question))[0].source == second
-    retriever.options = replace(retriever.options, hub_weight=0.0)
-    assert (await retriever.search(question))[0].source == first
 
 
 @pytest.mark.parametrize(
