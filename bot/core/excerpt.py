@@ -24,7 +24,6 @@ MAX_POINTER_CHARS = 220  # the pointer line stays under this
 MIN_SECOND_QUOTE = 150  # a second passage is quoted only with this much room
 MAX_LABEL_CHARS = 90
 RANK_NUDGE = 0.15  # a passage holding all the question's words gains this much score
-NAME_NUDGE = 0.1  # and this much more when its own name holds them all (``_named``)
 _WORD = re.compile(r"[a-z0-9_]+")
 _EXERCISES = re.compile(r"(?i)\b(exercises?|practice|quiz|tasks?)\b")
 _SIGNATURE = re.compile(r"\([^()]{16,}\)")  # a long parameter list, shortened in pointers
@@ -151,10 +150,8 @@ def course_quote(
     with their sources, in at most ``max_chars``. None when there are no passages.
 
     The passages are taken in the retriever's order, nudged by how many of the question's
-    words each holds (its title included) and its own name holds (``_named``), so the
-    section that names what was asked for comes first, and a question naming only the
-    lesson's subject gets the lesson's opening; a second one is quoted only when it is on
-    the question too.
+    words each holds (its title included), so the section that names what was asked for
+    comes first; a second one is quoted only when it is on the question too.
     """
     wanted = terms(question)
     ranked = _tasks_last(_rank([p for p in _with_sections(passages) if p.text.strip()], wanted))
@@ -361,22 +358,9 @@ def _rank(passages: Sequence[Passage], wanted: set[str]) -> list[Passage]:
     def key(item: tuple[int, Passage]) -> tuple[float, int]:
         index, passage = item
         found = _tokens(f"{passage.title}\n{passage.text}") & wanted
-        named = _named(passage, wanted)
-        nudge = RANK_NUDGE * len(found) / len(wanted) + NAME_NUDGE * len(named) / len(wanted)
-        return (-(passage.score + nudge), index)
+        return (-(passage.score + RANK_NUDGE * len(found) / len(wanted)), index)
 
     return [p for _, p in sorted(enumerate(passages), key=key)]
-
-
-def _named(passage: Passage, wanted: set[str]) -> set[str]:
-    """The question's words that its own name holds: a section's name beyond its lesson's
-    title, or the lesson's title for the lesson's opening ("sqlite" names "The sqlite3
-    module", not "sqlite3.register_adapter" in it)."""
-    parts = passage.title.replace(" (course outline)", "").split(" > ")
-    own = _tokens(parts[-1])
-    if len(parts) > 1:
-        own -= _tokens(" ".join(parts[:-1]))
-    return {t for t in wanted if any(w.rstrip("0123456789") == t for w in own)}
 
 
 def _pointers(

@@ -246,22 +246,3 @@ def test_the_same_words_are_not_quoted_twice():
     quote = course_quote("random number", passages)
     assert quote is not None
     assert quote.count(words) == 1
-
-
-def test_a_question_naming_only_the_lessons_subject_gets_the_lessons_opening():
-    lesson = "Lesson 29: The sqlite3 module"
-    opening = Passage(
-        "The sqlite3 module is an interface to SQLite. Start with cx = sqlite3.connect(path).",
-        "29-sqlite3.md", lesson, 0.50,
-    )  # fmt: skip
-    member = Passage(
-        "Register a function to adapt Python objects to SQLite values.",
-        "29-sqlite3.md", f"{lesson} > sqlite3.register_adapter(type, adapter)", 0.55,
-    )  # fmt: skip
-    quote = course_quote("how do i use sqlite from python", [member, opening])
-    assert quote is not None
-    assert quote.startswith("Here is what the course says about the sqlite3 module:")
-    assert "sqlite3.connect(path)" in quote
-    # A question naming the member still gets the member first.
-    named = course_quote("what does register_adapter do with sqlite", [member, opening])
-    assert named is not None and "about sqlite3.register_adapter" in named.splitlines()[0]
