@@ -14,6 +14,11 @@ that name one source twice.
 
     python bench/retrieval_quality.py [--split tune|holdout|all] [--variants] [--misses]
     python bench/retrieval_quality.py --split tune --wordllama  # WordLlama's weight
+    python bench/retrieval_quality.py --split tune --typos  # one typo per question
+
+``--typos`` asks every content question again with one typo in one of its longer words
+(two letters swapped, one dropped or one doubled; seeded, so every run makes the same
+ones), with the spelling correction on and off.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import argparse
 import asyncio
 import json
 import logging
+import random
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -97,6 +103,25 @@ def question_set(course: str, split: str | None) -> list[tuple[str, str | None]]
     return content + off
 
 
+def with_typo(question: str, rng: random.Random) -> str:
+    """``question`` with one typo in one of its words of five letters or more."""
+    words = question.split()
+    longer = [i for i, word in enumerate(words) if len(word) >= 5 and word.isalpha()]
+    if not longer:
+        return question
+    i = rng.choice(longer)
+    word, j = words[i], rng.randrange(1, len(words[i]) - 1)
+    kind = rng.choice(("swap", "drop", "double"))
+    if kind == "swap":
+        word = word[:j] + word[j + 1] + word[j] + word[j + 2 :]
+    elif kind == "drop":
+        word = word[:j] + word[j + 1 :]
+    else:
+        word = word[:j] + word[j] + word[j:]
+    words[i] = word
+    return " ".join(words)
+
+
 def static_variants(base: SearchOptions) -> list[tuple[str, SearchOptions]]:
     """WordLlama's whole-lesson ranking (static embeddings shipped in the wheel): off, and
     at a range of fusion weights."""
@@ -160,8 +185,19 @@ async def main(args: argparse.Namespace) -> None:
                 chosen = variants(base)
             elif args.wordllama:
                 chosen = static_variants(base)
+            asked = {"configured": questions}
+            if args.typos:
+                rng = random.Random(7)
+                typos = [(with_typo(t, rng) if lesson else t, lesson) for t, lesson in questions]
+                chosen += [
+                    ("typos", base),
+                    ("typos, no correction", replace(base, correct_spelling=False)),
+                    ("no correction", replace(base, correct_spelling=False)),
+                ]
+                asked |= {"typos": typos, "typos, no correction": typos}
             for label, options in chosen:
                 retriever.options = options
+                questions = asked.get(label, asked["configured"])
                 texts = [retriever.embedding_text(text) for text, _ in questions]
                 vectors = await embedder.embed(texts)
                 misses: list[str] | None = [] if label == "configured" else None
@@ -186,5 +222,6 @@ if __name__ == "__main__":
     parser.add_argument("--variants", action="store_true", help="compare option changes too")
     parser.add_argument("--wordllama", action="store_true", help="compare WordLlama rankings")
     parser.add_argument("--misses", action="store_true", help="list the questions not first")
+    parser.add_argument("--typos", action="store_true", help="one typo per question, too")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     asyncio.run(main(parser.parse_args()))

@@ -6,9 +6,10 @@ from its lessons' metadata, without a model; ``search`` finds passages for the r
 How ``search`` ranks (each step kept because it helped on courses the team did not write,
 see ``bench/retrieval_quality.py``):
 
-1. Very short questions are rewritten for the embedder: Python's operator symbols get
-   their names ("what does // do" also says "floor division"), so the embedder and
-   keyword search see words (``knowledge.rewrite``).
+1. Misspelt words are corrected against the course's own words ("finalyl" -> "finally",
+   ``knowledge.spelling``), and very short questions are rewritten for the embedder:
+   Python's operator symbols get their names ("what does // do" also says "floor
+   division"), so the embedder and keyword search see words (``knowledge.rewrite``).
 2. Candidates come from the dense index (cosine similarity of chunk vectors) and from
    keyword search: BM25 (the ``bm25s`` library) over each lesson's whole text, title
    paths included (``knowledge.lexical``; ``keyword_index = "chunks"`` ranks lessons by
@@ -58,6 +59,7 @@ from knowledge.navigation import (
     structural_passages,
 )
 from knowledge.rewrite import rewrite_query
+from knowledge.spelling import CourseSpelling
 from knowledge.static import LessonStatic
 from knowledge.store import CourseStore, query_terms
 
@@ -81,6 +83,7 @@ class SearchOptions:
     rrf_k: int = 60
     card_weight: float = 0.2  # share of the lesson's title-card similarity in its dense rank
     rewrite_short: bool = True
+    correct_spelling: bool = True
     distinct_sources: bool = True
     keyword_index: str = "lessons"  # BM25 over whole lessons (bm25s), or "chunks" (FTS5)
     static_weight: float = 0.0  # weight of the WordLlama lesson ranking in the fusion; 0 = off
@@ -127,6 +130,7 @@ class CourseRetriever:
         self._calibrating = asyncio.Lock()
         self._bm25 = PerIndex(LessonBM25.build)
         self._wordllama = PerIndex(LessonStatic.build)
+        self._spelling = PerIndex(CourseSpelling.build)
 
     async def search(self, query: str, k: int | None = None) -> list[Passage]:
         query = query.replace("\x00", "").strip()[:MAX_QUERY_CHARS]
@@ -138,8 +142,15 @@ class CourseRetriever:
         return await asyncio.to_thread(self.search_with_vector, query, vectors[0], k)
 
     def embedding_text(self, query: str) -> str:
-        """What is embedded for ``query`` (short questions are rewritten)."""
+        """What is embedded for ``query``: typos corrected, short questions rewritten."""
+        query = self.corrected(query)
         return rewrite_query(query) if self.options.rewrite_short else query
+
+    def corrected(self, query: str) -> str:
+        """``query`` with misspelt words replaced by the course's closest words."""
+        if not self.options.correct_spelling:
+            return query
+        return self._spelling.get(self.index.store).correct(query)
 
     async def calibrate(self) -> Calibration | None:
         """This index's relevance floor and title cards, measured once per version of the
@@ -161,6 +172,8 @@ class CourseRetriever:
                     await asyncio.to_thread(self._lessons_bm25)  # built here, not mid-search
                 if self.options.static_weight > 0:
                     await asyncio.to_thread(self._lessons_static)
+                if self.options.correct_spelling:
+                    await asyncio.to_thread(self._spelling.get, self.index.store)
             return self.calibration
 
     @property
@@ -230,7 +243,8 @@ class CourseRetriever:
             else:
                 others[source] = _Other(chunk_id, keyword_rank=rank)
         if options.static_weight > 0:
-            for rank, (source, _) in enumerate(self._lessons_static().top(query, n), 1):
+            wording = self.corrected(query)
+            for rank, (source, _) in enumerate(self._lessons_static().top(wording, n), 1):
                 if source in docs:
                     docs[source].static_rank = rank
                 else:

@@ -87,6 +87,18 @@ async def test_the_relevance_floor_is_measured_on_the_index(retriever):
     assert await retriever.search("How do I open a file?") == []
 
 
+async def test_a_misspelt_question_finds_its_lesson(retriever):
+    question = "how do i get the positon with enumrate in a for lopo"
+    await retriever.search(question)
+    assert retriever.corrected(question) == "how do i get the position with enumerate in a for loop"
+    passages = await retriever.search(question)
+    assert passages[0].source == "05-loops.md"
+    # Everyday words are not course words misspelt: the off-topic question stays off-topic.
+    assert retriever.corrected("how do i get red wine out of a carpet").endswith(
+        "wine out of a carpet"
+    )
+
+
 @pytest.mark.parametrize(
     "question",
     ["Give me a recipe for chocolate cake", "How tall is Mount Everest?", "", "   \x00 "],

