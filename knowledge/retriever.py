@@ -192,7 +192,10 @@ class CourseRetriever:
         last lesson they name). No model is called; a search runs only when the question
         names a lesson by a subject its titles do not contain.
         """
-        query = parse_navigation(question.replace("\x00", "").strip()[:MAX_QUERY_CHARS])
+        text = question.replace("\x00", "").strip()[:MAX_QUERY_CHARS]
+        query = parse_navigation(text)
+        if query is None and (corrected := await asyncio.to_thread(self.corrected, text)) != text:
+            query = parse_navigation(corrected)  # "whihc lesson coevrs loops"
         if query is None:
             return None
         lessons = await asyncio.to_thread(self.index.lessons)

@@ -9,7 +9,9 @@ the smallest edit distance (a swap of two letters counts one; at most 1 for word
 letters, 2 from 8), the more frequent one on a tie. Without the dictionary nothing is
 corrected.
 
-Built once per version of the course index from the lessons' text (``PerIndex``).
+The candidates are the course's words and the words of questions about a course
+(``QUESTION_WORDS``: "whihc lesson coevrs loops"). Built once per version of the course
+index from the lessons' text (``PerIndex``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from knowledge.store import STOPWORDS, CourseStore
 log = logging.getLogger(__name__)
 
 MIN_LETTERS = 4  # shorter words are left alone: too many course words are one edit away
+# Words of questions about the course itself ("whihc lesson coevrs loops"): candidates too.
+QUESTION_WORDS = frozenset(
+    """about after before chapter chapters cover covers covered exercise exercises first
+    finished homework last lesson lessons module modules next part parts previous section
+    sections should study teach teaches what whats where which""".split()  # noqa: SIM905
+)
 LONG_WORD = 8  # from this length two edits are allowed
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -55,6 +63,7 @@ class CourseSpelling:
         counts: Counter[str] = Counter()
         for _, text in store.lesson_texts():
             counts.update(w for w in _WORD.findall(text.lower()) if len(w) >= MIN_LETTERS - 1)
+        counts.update(QUESTION_WORDS)
         return cls.of(stamp, counts)
 
     @classmethod

@@ -172,4 +172,9 @@ async def test_the_retriever_navigates_the_indexed_course(course_settings, st_em
     located = await knowledge.navigate("which lesson teaches KeyError")
     assert located is not None and located.passages[0].source == "07-dictionaries.md"
     assert await retriever.navigate("How do I use a for loop?") is None
+    # Typos in a question about the course are corrected before it is read.
+    typed = await retriever.navigate("whihc lesson coevrs exceptions")
+    assert typed is not None and typed.passages[0].source == "08-errors.md"
+    typed = await retriever.navigate("what is leson 3 about")
+    assert typed is not None and typed.passages[0].source == "03-conditionals.md"
     await knowledge.aclose()
