@@ -16,6 +16,7 @@ the first, only measure on the second.
 from __future__ import annotations
 
 import json
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,25 @@ def load_questions(course: str, split: str | None = None) -> list[Question]:
             Question(row["id"], row["question"], row["lesson"], row["kind"], row["split"], key)
         )
     return questions
+
+
+def with_typo(question: str, rng: random.Random) -> str:
+    """``question`` with one typo in one of its words of five letters or more."""
+    words = question.split()
+    longer = [i for i, word in enumerate(words) if len(word) >= 5 and word.isalpha()]
+    if not longer:
+        return question
+    i = rng.choice(longer)
+    word, j = words[i], rng.randrange(1, len(words[i]) - 1)
+    kind = rng.choice(("swap", "drop", "double"))
+    if kind == "swap":
+        word = word[:j] + word[j + 1] + word[j] + word[j + 2 :]
+    elif kind == "drop":
+        word = word[:j] + word[j + 1 :]
+    else:
+        word = word[:j] + word[j] + word[j:]
+    words[i] = word
+    return " ".join(words)
 
 
 def normalize(text: str) -> str:

@@ -31,7 +31,7 @@ goes to ``bench/out/answer_quality-<course>.jsonl``; ``--show`` prints the misse
 
     python bench/answer_quality.py [--courses sample pyref stdlib] [--split holdout]
         [--limit 10] [--kind navigation|content] [--plain] [--show]
-        [--pipeline shipped|model-first|model-only|quote|ollama|openai]
+        [--pipeline shipped|model-first|model-only|quote|ollama|openai] [--typos]
 """
 
 from __future__ import annotations
@@ -41,17 +41,19 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import re
 import statistics
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from _common import ROOT, machine, p95
 from _eval import DEFAULT_DATA, open_course
-from _questions import COURSES, Question, load_questions, states
+from _questions import COURSES, Question, load_questions, states, with_typo
 
 import bot.core.tutor as tutor_module
 from bot.app import BotApp
@@ -211,6 +213,9 @@ async def run_course(
     if args.kind:
         questions = [q for q in questions if q.kind == args.kind]
     questions = questions[: args.limit] if args.limit else questions
+    if args.typos:  # one seeded typo per question, as learners type
+        rng = random.Random(7)
+        questions = [replace(q, question=with_typo(q.question, rng)) for q in questions]
     rows = []
     async with loopback(args.pipeline) as (env, openai_url):
         env = {"DEFAULT_MODEL": args.default_model} | env
@@ -332,6 +337,7 @@ if __name__ == "__main__":
     parser.add_argument("--config", type=Path, default=ROOT / "config.toml")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--show", action="store_true", help="print the answers that miss")
+    parser.add_argument("--typos", action="store_true", help="one typo in every question")
     parser.add_argument("--pipeline", default="shipped", choices=PIPELINES)
     parser.add_argument(
         "--plain",

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _eval import DEFAULT_DATA, open_course  # noqa: E402
-from _questions import COURSES, load_questions  # noqa: E402
+from _questions import COURSES, load_questions, with_typo  # noqa: E402
 
 from knowledge.embeddings import SentenceTransformerEmbedder  # noqa: E402
 from knowledge.retriever import CourseRetriever, SearchOptions  # noqa: E402
@@ -101,25 +101,6 @@ def question_set(course: str, split: str | None) -> list[tuple[str, str | None]]
     rows = [json.loads(line) for line in OFF_TOPIC.read_text().splitlines() if line.strip()]
     off = [(r["question"], None) for r in rows if split is None or r["split"] == split]
     return content + off
-
-
-def with_typo(question: str, rng: random.Random) -> str:
-    """``question`` with one typo in one of its words of five letters or more."""
-    words = question.split()
-    longer = [i for i, word in enumerate(words) if len(word) >= 5 and word.isalpha()]
-    if not longer:
-        return question
-    i = rng.choice(longer)
-    word, j = words[i], rng.randrange(1, len(words[i]) - 1)
-    kind = rng.choice(("swap", "drop", "double"))
-    if kind == "swap":
-        word = word[:j] + word[j + 1] + word[j] + word[j + 2 :]
-    elif kind == "drop":
-        word = word[:j] + word[j + 1 :]
-    else:
-        word = word[:j] + word[j] + word[j:]
-    words[i] = word
-    return " ".join(words)
 
 
 def static_variants(base: SearchOptions) -> list[tuple[str, SearchOptions]]:

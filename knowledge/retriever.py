@@ -193,9 +193,7 @@ class CourseRetriever:
         names a lesson by a subject its titles do not contain.
         """
         text = question.replace("\x00", "").strip()[:MAX_QUERY_CHARS]
-        query = parse_navigation(text)
-        if query is None and (corrected := await asyncio.to_thread(self.corrected, text)) != text:
-            query = parse_navigation(corrected)  # "whihc lesson coevrs loops"
+        query = parse_navigation(await asyncio.to_thread(self.corrected, text))  # "leson 3"
         if query is None:
             return None
         lessons = await asyncio.to_thread(self.index.lessons)
@@ -214,9 +212,12 @@ class CourseRetriever:
         (``embedding_text(query)`` is what ``vector`` should embed)."""
         passages = self._hybrid(query, vector, k)
         nav = parse_navigation(query)
-        if nav is None:
-            return passages
-        return self._with_structure(nav, passages, k)
+        if nav is not None:
+            passages = self._with_structure(nav, passages, k)
+        searched = self.corrected(query)
+        for passage in passages:  # what was searched for, typos corrected, for the quote
+            passage.metadata["query"] = searched
+        return passages
 
     def _hybrid(self, query: str, vector: Sequence[float], k: int) -> list[Passage]:
         options = self.options

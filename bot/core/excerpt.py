@@ -151,8 +151,10 @@ def course_quote(
 
     The passages are taken in the retriever's order, nudged by how many of the question's
     words each holds (its title included), so the section that names what was asked for
-    comes first; a second one is quoted only when it is on the question too.
+    comes first; a second one is quoted only when it is on the question too. The question
+    is read as the search read it (``metadata["query"]``: its typos corrected).
     """
+    question = _as_searched(question, passages)
     wanted = terms(question)
     ranked = _tasks_last(_rank([p for p in _with_sections(passages) if p.text.strip()], wanted))
     if not ranked:
@@ -308,6 +310,12 @@ def _bounded(body: str, before: bool, after: bool) -> str:
 
 def _drop_headings(text: str) -> str:
     return "\n".join(line for line in text.split("\n") if not _HEADING.match(line))
+
+
+def _as_searched(question: str, passages: Sequence[Passage]) -> str:
+    """The question as the search read it (typos corrected), when its passages say so."""
+    searched = passages[0].metadata.get("query") if passages else None
+    return searched if isinstance(searched, str) and searched.strip() else question
 
 
 def _with_sections(passages: Sequence[Passage]) -> list[Passage]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,17 @@ def test_the_same_words_are_not_quoted_twice():
     quote = course_quote("random number", passages)
     assert quote is not None
     assert quote.count(words) == 1
+
+
+def test_the_quote_reads_the_question_as_the_search_read_it():
+    text = (
+        "Loops repeat work. A while loop runs as long as its condition holds. "
+        "The enumerate() function gives each item with its position. "
+        "Ranges count numbers for you."
+    )
+    searched = {"query": "how do i use enumerate"}  # the search corrected "enumrate"
+    passage = Passage(text, "05-loops.md", "Lesson 5: Loops", 0.6, metadata=searched)
+    quote = course_quote("how do i use enumrate", [passage], max_chars=200)
+    assert quote is not None and "enumerate() function" in quote
+    unread = course_quote("how do i use enumrate", [replace(passage, metadata={})], 200)
+    assert unread is not None and "enumerate() function" not in unread

@@ -93,6 +93,7 @@ async def test_a_misspelt_question_finds_its_lesson(retriever):
     assert retriever.corrected(question) == "how do i get the position with enumerate in a for loop"
     passages = await retriever.search(question)
     assert passages[0].source == "05-loops.md"
+    assert passages[0].metadata["query"] == retriever.corrected(question)  # for the quote
     # Everyday words are not course words misspelt: the off-topic question stays off-topic.
     assert retriever.corrected("how do i get red wine out of a carpet").endswith(
         "wine out of a carpet"
