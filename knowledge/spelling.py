@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from knowledge.store import STOPWORDS, CourseStore
@@ -34,6 +34,7 @@ QUESTION_WORDS = frozenset(
     sections should study teach teaches what whats where which""".split()  # noqa: SIM905
 )
 LONG_WORD = 8  # from this length two edits are allowed
+MAX_REMEMBERED = 4096  # misspelt words whose correction is kept
 _WORD = re.compile(r"[A-Za-z]+")
 
 
@@ -57,6 +58,7 @@ class CourseSpelling:
     stamp: str | None
     counts: dict[str, int]  # the course's lowercase words, by how often they occur
     by_length: dict[int, tuple[str, ...]]  # the same words by length, for the search
+    closest: dict[str, str | None] = field(default_factory=dict)  # misspelt word -> fix
 
     @classmethod
     def build(cls, store: CourseStore, stamp: str | None) -> CourseSpelling:
@@ -95,6 +97,13 @@ class CourseSpelling:
         return _WORD.sub(fix, text)
 
     def _closest(self, word: str) -> str | None:
+        if word not in self.closest:  # one search reads a question several times
+            if len(self.closest) >= MAX_REMEMBERED:
+                self.closest.clear()
+            self.closest[word] = self._search(word)
+        return self.closest[word]
+
+    def _search(self, word: str) -> str | None:
         from rapidfuzz import process
         from rapidfuzz.distance import OSA
 
