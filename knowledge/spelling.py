@@ -77,6 +77,11 @@ class CourseSpelling:
 
     @classmethod
     def build(cls, store: CourseStore, stamp: str | None) -> CourseSpelling:
+        """The corrector for the indexed course; the dictionary and the edit-distance
+        library are loaded here too (about a second), not at a learner's first typo."""
+        import rapidfuzz.process  # noqa: F401
+
+        known_words()
         counts: Counter[str] = Counter()
         for _, text in store.lesson_texts():
             counts.update(w for w in _WORD.findall(text.lower()) if len(w) >= MIN_LETTERS)
