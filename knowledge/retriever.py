@@ -210,16 +210,17 @@ class CourseRetriever:
     def search_with_vector(self, query: str, vector: Sequence[float], k: int) -> list[Passage]:
         """The blocking part of ``search``, for a question already embedded
         (``embedding_text(query)`` is what ``vector`` should embed)."""
-        passages = self._hybrid(query, vector, k)
+        searched = self.corrected(query)
+        passages = self._hybrid(searched, vector, k)
         nav = parse_navigation(query)
         if nav is not None:
             passages = self._with_structure(nav, passages, k)
-        searched = self.corrected(query)
         for passage in passages:  # what was searched for, typos corrected, for the quote
             passage.metadata["query"] = searched
         return passages
 
     def _hybrid(self, query: str, vector: Sequence[float], k: int) -> list[Passage]:
+        """The fused search for ``query``, its typos already corrected."""
         options = self.options
         n = max(MIN_CANDIDATES, 8 * k)
         dense = self.index.dense(vector, n)
@@ -247,8 +248,7 @@ class CourseRetriever:
             else:
                 others[source] = _Other(chunk_id, keyword_rank=rank)
         if options.static_weight > 0:
-            wording = self.corrected(query)
-            for rank, (source, _) in enumerate(self._lessons_static().top(wording, n), 1):
+            for rank, (source, _) in enumerate(self._lessons_static().top(query, n), 1):
                 if source in docs:
                     docs[source].static_rank = rank
                 else:
