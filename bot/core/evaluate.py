@@ -10,16 +10,17 @@ configured, a quality grade against the reference answer.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.config import Settings
 from bot.core.confidence import assess
+from bot.core.jsonl import read_jsonl
 from bot.core.pricing import Pricing
 from bot.core.prompt import build_prompt
 from bot.core.router import Router
@@ -45,27 +46,19 @@ class SuiteItem:
 
 
 def load_suite(path: Path) -> list[SuiteItem]:
-    items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if row.get("label") not in {"local", "cloud", None}:
-                raise ValueError(f"label {row.get('label')!r}")
-            items.append(
-                SuiteItem(
-                    id=str(row.get("id", number)),
-                    text=str(row["text"]),
-                    label=row.get("label") or "",
-                    reason=str(row.get("reason", "")),
-                    split=str(row.get("split", "all")),
-                    reference=row.get("reference"),
-                )
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: bad suite line ({exc})") from None
-    return items
+    def item(number: int, row: Any) -> SuiteItem:
+        if row.get("label") not in {"local", "cloud", None}:
+            raise ValueError(f"label {row.get('label')!r}")
+        return SuiteItem(
+            id=str(row.get("id", number)),
+            text=str(row["text"]),
+            label=row.get("label") or "",
+            reason=str(row.get("reason", "")),
+            split=str(row.get("split", "all")),
+            reference=row.get("reference"),
+        )
+
+    return read_jsonl(path, item, "suite line")
 
 
 @dataclass(slots=True)

@@ -9,7 +9,6 @@ passed in, so this module stays a pure function of the text plus a little state.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import re
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from bot.config import RouterPolicy
+from bot.core.jsonl import read_jsonl
 from bot.events import Reason, ReasonCode
 from bot.ports import Embedder
 
@@ -118,18 +118,14 @@ def rule_reasons(shape: MessageShape, policy: RouterPolicy) -> list[Reason]:
 
 def load_examples(path: Path) -> list[tuple[str, str]]:
     """Labelled utterances, one ``{"text", "label": "local"|"cloud"}`` per line."""
-    examples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            label = row["label"]
-            if label not in {"local", "cloud"}:
-                raise ValueError(f"label {label!r}")
-            examples.append((str(row["text"]), label))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: bad example ({exc})") from None
+
+    def example(_: int, row: Any) -> tuple[str, str]:
+        label = row["label"]
+        if label not in {"local", "cloud"}:
+            raise ValueError(f"label {label!r}")
+        return str(row["text"]), label
+
+    examples = read_jsonl(path, example, "example")
     if not examples:
         raise ValueError(f"{path}: no examples")
     return examples

@@ -8,12 +8,13 @@ precision on ``tune`` reaches the bar.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from bot.core.jsonl import read_jsonl
 from bot.memory.match import same_question, terms
 
 
@@ -35,16 +36,10 @@ class Scores:
 
 
 def load_pairs(path: Path) -> list[Pair]:
-    pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            pairs.append(Pair(str(row["a"]), str(row["b"]), bool(row["same"]), str(row["split"])))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: bad pair ({exc})") from None
-    return pairs
+    def pair(_: int, row: Any) -> Pair:
+        return Pair(str(row["a"]), str(row["b"]), bool(row["same"]), str(row["split"]))
+
+    return read_jsonl(path, pair, "pair")
 
 
 def score(
@@ -112,16 +107,7 @@ class Question:
 
 def load_questions(path: Path) -> list[Question]:
     """The FAQ questions in ``path`` (``{"q", "source"}`` per line)."""
-    found = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            found.append(Question(str(row["q"]), str(row["source"])))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: bad question ({exc})") from None
-    return found
+    return read_jsonl(path, lambda _, row: Question(str(row["q"]), str(row["source"])), "question")
 
 
 def near_miss_pairs(questions: Sequence[Question]) -> list[Pair]:
