@@ -28,10 +28,13 @@ Printed per course: answers that state the key fact; under 1,500 characters; not
 for the question (a search found passages); answers carrying a notice; time to first
 visible text (first streamed piece, else the whole reply) median and p90. Every answer
 goes to ``bench/out/answer_quality-<course>.jsonl``; ``--show`` prints the misses.
+``--right-lesson-first`` moves each question's own lesson first whenever the search found
+it: the answers a perfect ranking of the same search results would give.
 
     python bench/answer_quality.py [--courses sample pyref stdlib] [--split holdout]
         [--limit 10] [--kind navigation|content] [--plain] [--show]
         [--pipeline shipped|model-first|model-only|quote|ollama|openai] [--typos]
+        [--right-lesson-first]
 """
 
 from __future__ import annotations
@@ -121,6 +124,24 @@ class SearchOnly:
 
     async def search(self, question: str) -> list[Passage]:
         return await self._retriever.search(question)
+
+
+class RightLessonFirst:
+    """The retriever with the question's own lesson moved first whenever the search found
+    it (``--right-lesson-first``): how much better answers would be with a perfect ranking
+    of what the search already finds."""
+
+    def __init__(self, retriever: Any, lessons: dict[str, str]) -> None:
+        self._retriever = retriever
+        self._lessons = lessons  # question -> its lesson
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._retriever, name)
+
+    async def search(self, question: str, k: int | None = None) -> list[Passage]:
+        passages = await self._retriever.search(question, k)
+        wanted = self._lessons.get(question)
+        return sorted(passages, key=lambda p: p.source != wanted) if wanted else passages
 
 
 def no_quote(*args: Any, **kwargs: Any) -> None:
@@ -237,6 +258,9 @@ async def run_course(
                 tutor_module.course_quote = no_quote
             elif args.pipeline == "quote":  # no model answers: the course quote does
                 app.tutor._answer = no_answer  # type: ignore[method-assign]
+            if args.right_lesson_first:
+                lessons = {q.question: q.lesson for q in questions if q.lesson}
+                app.tutor.retriever = RightLessonFirst(app.tutor.retriever, lessons)
             # The enterprise tier is cloud-first: the OpenAI server answers, not the embedded.
             tier = args.tier or ("enterprise" if args.pipeline == "openai" else None)
             await app.warm(tier)
@@ -339,6 +363,11 @@ if __name__ == "__main__":
     parser.add_argument("--show", action="store_true", help="print the answers that miss")
     parser.add_argument("--typos", action="store_true", help="one typo in every question")
     parser.add_argument("--pipeline", default="shipped", choices=PIPELINES)
+    parser.add_argument(
+        "--right-lesson-first",
+        action="store_true",
+        help="move each question's own lesson first when the search found it",
+    )
     parser.add_argument(
         "--plain",
         action="store_true",
