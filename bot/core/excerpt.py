@@ -83,10 +83,13 @@ def trim(text: str, question: str, max_chars: int) -> str:
     already fits is returned unchanged.
     """
     text = text.strip()
+    units = _units(text)
     if len(text) <= max_chars:
+        # A chunk cut after the line that announces what follows ("… values are:").
+        if units and _introduces(units[-1]) and any(u.kind != "heading" for u in units[:-1]):
+            return _bounded(_joined(units[:-1]), False, True)
         return text
     max_chars -= 2 * (len(ELLIPSIS) + 1)  # room for the cut marks on both sides
-    units = _units(text)
     if not units:
         return _cut(text, max_chars)
     scores = _scores(units, terms(question))
@@ -114,8 +117,9 @@ def trim(text: str, question: str, max_chars: int) -> str:
                 break
         if not grown:
             break
-    body = units[first].text + "".join(u.joiner + u.text for u in units[first + 1 : last + 1])
-    return _bounded(body, first > 0, last < len(units) - 1)
+    while last > best and _introduces(units[last]):
+        last -= 1
+    return _bounded(_joined(units[first : last + 1]), first > 0, last < len(units) - 1)
 
 
 def fit_passages(
@@ -274,6 +278,15 @@ def _scores(units: Sequence[_Unit], wanted: set[str]) -> list[float]:
 def _tokens(text: str) -> set[str]:
     """Every word (stemmed) and operator: what a question's terms are looked up in."""
     return {_stem(w) for w in _WORD.findall(text.lower())} | set(_OPERATOR.findall(text))
+
+
+def _joined(units: Sequence[_Unit]) -> str:
+    return units[0].text + "".join(u.joiner + u.text for u in units[1:])
+
+
+def _introduces(unit: _Unit) -> bool:
+    """A line that announces what follows ("See also:"), which reads as a cut when last."""
+    return unit.kind != "code" and unit.text.rstrip().endswith(":")
 
 
 def _cut(text: str, max_chars: int) -> str:

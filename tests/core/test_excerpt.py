@@ -261,3 +261,25 @@ def test_the_quote_reads_the_question_as_the_search_read_it():
     assert quote is not None and "enumerate() function" in quote
     unread = course_quote("how do i use enumrate", [replace(passage, metadata={})], 200)
     assert unread is not None and "enumerate() function" not in unread
+
+
+def test_a_trimmed_text_does_not_end_on_a_line_that_introduces_what_was_cut():
+    text = (
+        "The round function rounds a number to a given precision. "
+        "It returns an int when called with one argument. "
+        + "Rounding halves goes to the even choice, which surprises people. " * 3
+        + "See also:\n\n"
+        + "A long list of related functions follows here, with more words than fit. " * 8
+    )
+    trimmed = trim(text, "how does round work with one argument", 330)
+    assert "rounds a number" in trimmed
+    assert "See also:" not in trimmed
+    assert trimmed.endswith(ELLIPSIS)
+
+
+def test_a_chunk_cut_after_its_announcing_line_ends_before_it():
+    text = "Floats can be formatted with a precision. The available presentation types are:"
+    kept = "Floats can be formatted with a precision."
+    assert trim(text, "format a float", 500) == f"{kept} {ELLIPSIS}"
+    assert trim("Notes:", "notes", 500) == "Notes:"
+    assert trim("", "notes", 500) == ""
