@@ -143,7 +143,10 @@ class CourseRetriever:
 
     def embedding_text(self, query: str) -> str:
         """What is embedded for ``query``: typos corrected, short questions rewritten."""
-        query = self.corrected(query)
+        return self._rewritten(self.corrected(query))
+
+    def _rewritten(self, query: str) -> str:
+        """``query`` with its operators named, when it is very short (and that is on)."""
         return rewrite_query(query) if self.options.rewrite_short else query
 
     def corrected(self, query: str) -> str:
@@ -228,7 +231,7 @@ class CourseRetriever:
         best_similarity = max((hit.similarity for hit in dense), default=-1.0)
         if not dense or best_similarity < self.floor:
             return []  # nothing in the course is about this
-        terms = query_terms(self.embedding_text(query))
+        terms = query_terms(self._rewritten(query))  # already corrected
         weight = options.keyword_weight
         if not options.distinct_sources:
             keyword = self.index.store.keyword_search(terms, n) if weight > 0 and terms else []
